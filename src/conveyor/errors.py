@@ -1,0 +1,108 @@
+"""Every error Conveyor raises on purpose.
+
+Each message says what failed, with which value, and what to do next. The CLI prints the
+message on one line and exits 1 (``--debug`` shows the traceback); the server maps classes to
+HTTP statuses in one place. Nothing here imports a transport or UI library.
+
+ConveyorError
+├── ProjectError              no project found, unwritable ``.conveyor/``
+├── SpecError                 the spec file is malformed or invalid (names file, key path, line)
+├── SettingsError             a setting or environment override is invalid
+├── StoreError                the metadata store failed
+│   ├── BackendUnavailableError   a database/server/driver cannot be reached or is missing
+│   ├── MigrationError            the schema cannot be brought to the version this code needs
+│   ├── ConflictError             a concurrent writer changed the record first
+│   └── RecordNotFoundError       no run / dataset version / ... with that id
+├── ArtifactError             the artifact store failed
+│   ├── ArtifactNotFoundError     no artifact with that digest
+│   └── ArtifactCorruptedError    stored bytes do not match their sha256
+└── PipelineError             the pipeline definition is invalid (cycle, unknown input, ...)
+    ├── StepFailedError           a step raised; the run can be resumed
+    ├── RunInterruptedError       the run was interrupted (Ctrl-C, SIGTERM)
+    └── NothingToResumeError      ``--resume`` found no failed or interrupted run
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactCorruptedError",
+    "ArtifactError",
+    "ArtifactNotFoundError",
+    "BackendUnavailableError",
+    "ConflictError",
+    "ConveyorError",
+    "MigrationError",
+    "NothingToResumeError",
+    "PipelineError",
+    "ProjectError",
+    "RecordNotFoundError",
+    "RunInterruptedError",
+    "SettingsError",
+    "SpecError",
+    "StepFailedError",
+    "StoreError",
+]
+
+
+class ConveyorError(Exception):
+    """Root of every error Conveyor raises on purpose."""
+
+
+class ProjectError(ConveyorError):
+    """No project was found, or its local state folder cannot be used."""
+
+
+class SpecError(ConveyorError):
+    """The spec file is malformed or does not validate."""
+
+
+class SettingsError(ConveyorError):
+    """A setting (from the spec or the environment) is invalid."""
+
+
+class StoreError(ConveyorError):
+    """The metadata store failed."""
+
+
+class BackendUnavailableError(StoreError):
+    """A backend (database, server, optional driver) cannot be reached or is not installed."""
+
+
+class MigrationError(StoreError):
+    """The store's schema cannot be brought to the version this code needs."""
+
+
+class ConflictError(StoreError):
+    """A concurrent writer changed the record between our read and our write."""
+
+
+class RecordNotFoundError(StoreError):
+    """No record with the requested id exists."""
+
+
+class ArtifactError(ConveyorError):
+    """The artifact store failed."""
+
+
+class ArtifactNotFoundError(ArtifactError):
+    """No artifact with the requested digest exists."""
+
+
+class ArtifactCorruptedError(ArtifactError):
+    """The stored bytes of an artifact do not match their sha256 digest."""
+
+
+class PipelineError(ConveyorError):
+    """The pipeline definition is invalid."""
+
+
+class StepFailedError(PipelineError):
+    """A step raised an exception; the run is marked failed and can be resumed."""
+
+
+class RunInterruptedError(PipelineError):
+    """The run was interrupted (Ctrl-C or SIGTERM); it is marked interrupted and can be resumed."""
+
+
+class NothingToResumeError(PipelineError):
+    """``--resume`` was asked for but no failed or interrupted run exists."""

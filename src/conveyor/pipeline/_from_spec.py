@@ -1,0 +1,40 @@
+"""Builds the pipeline a spec describes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from conveyor.pipeline._graph import Pipeline
+from conveyor.pipeline._step import Step, load_callable
+
+if TYPE_CHECKING:
+    from conveyor.spec import Spec
+
+__all__ = ["pipeline_from_spec"]
+
+
+def pipeline_from_spec(spec: Spec, project_root: Path) -> Pipeline:
+    """The spec's ``steps:`` as a :class:`Pipeline`; functions are imported from the project.
+
+    Later built-in steps (ingest, validate, train, ...) join here from their own spec sections.
+
+    Raises:
+        PipelineError: a step function cannot be imported, or the graph is invalid.
+    """
+    steps = [
+        Step(
+            name=name,
+            fn=load_callable(step.run, project_root),
+            inputs=dict(step.inputs),
+            files=tuple(step.files),
+            outputs=tuple(step.outputs),
+            config=dict(step.config),
+            retries=step.retries,
+            retry_backoff_s=step.retry_backoff_s,
+            cache=step.cache,
+            version=step.version,
+        )
+        for name, step in spec.steps.items()
+    ]
+    return Pipeline(steps)

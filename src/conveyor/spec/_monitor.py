@@ -1,0 +1,192 @@
+"""``monitor:`` — drift and live quality, alerts, and when to retrain."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final, Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from conveyor.spec._base import Duration, SpecModel, problem_error
+
+__all__ = [
+    "DEFAULT_DRIFT_THRESHOLDS",
+    "AlertEvent",
+    "AlertSpec",
+    "DriftMethod",
+    "DriftMethods",
+    "DriftSpec",
+    "MonitorSpec",
+    "QualitySpec",
+    "RetrainSpec",
+    "RetrainTrigger",
+]
+
+
+class DriftMethod(StrEnum):
+    """A statistic comparing a live window with the training data."""
+
+    psi = "psi"
+    ks = "ks"
+    chi_square = "chi_square"
+    jensen_shannon = "jensen_shannon"
+
+
+DEFAULT_DRIFT_THRESHOLDS: Final = MappingProxyType(
+    {
+        DriftMethod.psi: 0.2,
+        DriftMethod.ks: 0.1,
+        DriftMethod.chi_square: 0.1,
+        DriftMethod.jensen_shannon: 0.1,
+    }
+)
+"""Statistic values above which a column counts as drifted, unless the spec says otherwise."""
+
+
+class DriftMethods(SpecModel):
+    """Which statistic is used for each kind of column."""
+
+    numeric: Literal["psi", "ks", "jensen_shannon"] = Field(
+        "psi", description="Statistic for numeric columns."
+    )
+    categorical: Literal["psi", "chi_square", "jensen_shannon"] = Field(
+        "jensen_shannon", description="Statistic for categorical columns."
+    )
+
+
+class DriftSpec(SpecModel):
+    """Data drift of features and predictions, computed per window of predictions."""
+
+    window: int = Field(10_000, ge=1, description="Predictions per monitoring window.")
+    columns: list[str] | None = Field(
+        None, description="Columns to watch (default: every feature and the prediction)."
+    )
+    methods: DriftMethods = Field(
+        default_factory=DriftMethods, description="Statistic per column kind."
+    )
+    thresholds: dict[DriftMethod, float] = Field(
+        default_factory=lambda: dict(DEFAULT_DRIFT_THRESHOLDS),
+        description="Statistic value above which a column counts as drifted; methods left out "
+        "keep their defaults (psi 0.2, ks 0.1, chi_square 0.1, jensen_shannon 0.1).",
+    )
+    dataset_share: float = Field(
+        0.3, gt=0, le=1, description="Share of drifted columns that flags the whole window."
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _with_defaults(cls, value: dict[DriftMethod, float]) -> dict[DriftMethod, float]:
+        for method, threshold in value.items():
+            if threshold <= 0:
+                raise problem_error(f"expected a number above 0, found {threshold:g}", (method,))
+        return {**DEFAULT_DRIFT_THRESHOLDS, **value}
+
+
+class QualitySpec(SpecModel):
+    """Live model quality, computed when ground-truth labels arrive."""
+
+    metric: str | None = Field(
+        None, description="Metric to watch (default: the task's primary metric)."
+    )
+    label_delay: Duration = Field(
+        timedelta(days=1), description="How long labels take to arrive (e.g. '1d')."
+    )
+
+
+class AlertEvent(StrEnum):
+    """Events an alert can be sent for."""
+
+    drift = "drift"
+    quality_drop = "quality_drop"
+    rollback = "rollback"
+    retrain = "retrain"
+    run_failed = "run_failed"
+
+
+class AlertSpec(SpecModel):
+    """A webhook called (JSON POST) when an event happens."""
+
+    on: AlertEvent = Field(description="Event that sends the alert.")
+    webhook: str = Field(
+        description="http(s) URL that receives the alert; use ${VAR} so it is not stored."
+    )
+    threshold: float | None = Field(
+        None,
+        gt=0,
+        description="For quality_drop: the drop of the metric that triggers the alert.",
+    )
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise problem_error(f"expected an http:// or https:// URL, found {value!r}")
+        return value
+
+
+class RetrainTrigger(StrEnum):
+    """Monitoring events that can start a retraining run."""
+
+    drift = "drift"
+    quality_drop = "quality_drop"
+
+
+_CRON_HELP: Final = (
+    "expected a cron expression of 5 fields (minute hour day-of-month month day-of-week), "
+    "e.g. '0 3 * * 1' for Mondays at 03:00, or @hourly/@daily/@weekly/@monthly"
+)
+
+
+class RetrainSpec(SpecModel):
+    """When the pipeline is run again to retrain the model."""
+
+    schedule: str | None = Field(
+        None, description="Cron expression (UTC), e.g. '0 3 * * 1' for Mondays at 03:00."
+    )
+    on: list[RetrainTrigger] = Field(
+        default_factory=list, description="Monitoring events that start a retraining run."
+    )
+    debounce_windows: int = Field(
+        1, ge=1, description="Consecutive windows an event must persist before retraining."
+    )
+    cooldown: Duration = Field(
+        timedelta(hours=6), description="Least time between two retraining runs (e.g. '6h')."
+    )
+    auto_deploy: bool = Field(
+        True,
+        description="Roll out a retrained model that passes the gate with the rollout policy.",
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from croniter import croniter
+
+        text = " ".join(value.split())
+        fields = text.split(" ")
+        if not (text.startswith("@") or len(fields) == 5) or not croniter.is_valid(text):
+            raise problem_error(f"{_CRON_HELP}, found {value!r}")
+        return text
+
+    @model_validator(mode="after")
+    def _has_trigger(self) -> Self:
+        if self.schedule is None and not self.on:
+            raise problem_error("retrain needs a schedule (cron) or events under 'on', or both")
+        return self
+
+
+class MonitorSpec(SpecModel):
+    """Monitoring of the served model."""
+
+    drift: DriftSpec = Field(default_factory=DriftSpec, description="Data drift.")
+    quality: QualitySpec | None = Field(
+        None, description="Live quality once labels arrive (default: not monitored)."
+    )
+    alerts: list[AlertSpec] = Field(default_factory=list, description="Webhook alerts.")
+    retrain: RetrainSpec | None = Field(
+        None, description="Scheduled or event-driven retraining (default: none)."
+    )

