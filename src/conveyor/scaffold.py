@@ -40,7 +40,9 @@ def init_project(directory: Path, *, name: str | None = None) -> Project:
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(templates.joinpath(template).read_text("utf-8"), "utf-8")
-        text = templates.joinpath("conveyor.yaml").read_text("utf-8").format(name=project_name)
+        text = (
+            templates.joinpath("conveyor.yaml").read_text("utf-8").replace("__NAME__", project_name)
+        )
         spec_path.write_text(text, encoding="utf-8")
     except OSError as err:
         raise ProjectError(f"cannot create a project in {root}: {err.strerror or err}") from err

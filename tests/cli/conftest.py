@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from conveyor.cli import app
+from conveyor.cli._console import console, err_console
 
 Invoke = Callable[..., Result]
 
@@ -30,6 +31,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def invoke(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Invoke:
     monkeypatch.chdir(tmp_path)
+    for each in (console, err_console):  # wide enough that tables do not wrap their cells
+        monkeypatch.setattr(each, "width", 200)
 
     def run(*args: str) -> Result:
         return CliRunner().invoke(app, list(args), catch_exceptions=False)

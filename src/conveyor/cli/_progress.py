@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -60,7 +61,8 @@ class RichReporter(RunReporter):
 
     def step_retrying(self, name: str, attempt: int, delay_s: float, error: str) -> None:
         self.progress.console.print(
-            f"[yellow]step {name} failed (attempt {attempt}): {error}; retrying in {delay_s:g}s"
+            f"[yellow]step {name} failed (attempt {attempt}): {escape(error)}; "
+            f"retrying in {delay_s:g}s"
         )
 
     def step_finished(self, record: StepRunRecord) -> None:

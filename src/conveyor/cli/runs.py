@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from conveyor.cli._app import state
@@ -74,7 +75,7 @@ def show(
         console.print(f"  spec     {record.spec_hash[:12]}")
         console.print(render_steps(session.store.list_step_runs(record.id)))
         if record.error:
-            console.print(f"[red]error:[/] {record.error}", highlight=False)
+            console.print(f"[red]error:[/] {escape(record.error)}")
 
 
 def render_steps(steps: Sequence[StepRunRecord]) -> Table:

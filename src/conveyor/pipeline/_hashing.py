@@ -7,6 +7,7 @@ import inspect
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 _CHUNK = 1 << 20
@@ -30,20 +31,54 @@ def digest_file(path: Path) -> str:
 
 
 def code_version(fn: Callable[..., Any], explicit: str | None = None) -> str:
-    """A digest of the source of the module defining ``fn``, plus an explicit version if given.
+    """A digest of ``fn``'s source and of everything it uses from its own module.
 
-    The whole module is hashed rather than the function alone, because a step usually calls
-    helpers next to it: editing any of them must invalidate the cache. A step whose behaviour
-    depends on code elsewhere can say so by bumping ``version:`` in the spec.
+    Helpers, classes and constants that the function references by name in its module are
+    followed transitively, so editing a helper invalidates the steps that call it, while
+    fixing another step in the same file does not. Code elsewhere (other modules, packages)
+    is not followed: bump the step's ``version:`` in the spec when such a change matters.
     """
-    module = inspect.getmodule(fn)
+    # The function's globals are its module's namespace, registered in sys.modules or not.
+    namespace: dict[str, Any] = getattr(fn, "__globals__", {})
+    home = getattr(fn, "__module__", None)
+    parts: set[str] = set()
+    seen: set[int] = set()
+    pending: list[Any] = [fn]
+    while pending:
+        obj = pending.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        parts.add(_source(obj))
+        for name in _referenced_names(obj):
+            value = namespace.get(name)
+            if (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == home:
+                pending.append(value)
+            elif isinstance(value, int | float | str | bytes | bool | tuple | frozenset):
+                parts.add(f"{name} = {value!r}")
+    return digest_json({"code": sorted(parts), "version": explicit})[:16]
+
+
+def _source(obj: Any) -> str:
     try:
-        source = inspect.getsource(module) if module is not None else ""
+        return inspect.getsource(obj)
     except (OSError, TypeError):
-        source = ""
-    if not source:
-        source = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
-    return digest_json({"source": source, "version": explicit})[:16]
+        return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def _referenced_names(obj: Any) -> set[str]:
+    """Global names used by a function (or a class's methods), nested code objects included."""
+    codes = []
+    if inspect.isclass(obj):
+        codes = [v.__code__ for v in vars(obj).values() if inspect.isfunction(v)]
+    elif hasattr(obj, "__code__"):
+        codes = [obj.__code__]
+    names: set[str] = set()
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes.extend(c for c in code.co_consts if isinstance(c, CodeType))
+    return names
 
 
 def cache_key(
