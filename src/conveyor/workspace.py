@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SPEC_FILENAME", "STATE_DIRNAME", "EnvSettings", "Project", "Settings"]
 
-SPEC_FILENAME = "conveyor.yaml"
+SPEC_FILENAME = "conveyor.yaml"  # conveyor.spec re-exports it; defined here to stay light
 STATE_DIRNAME = ".conveyor"
 
 

@@ -73,8 +73,8 @@ class RichReporter(RunReporter):
         label = record.status.value
         if record.status.value in ("cached", "reused"):
             label += " (unchanged, skipped)"
-        task_info = self.progress.tasks[task]
-        total = task_info.total or 1
+        self.progress.start_task(task)  # cached steps never started; stop their spinner
+        total = self.progress.tasks[task].total or 1
         self.progress.update(task, status=f"[{style}]{label}[/]", total=total, completed=total)
         self.progress.stop_task(task)
 

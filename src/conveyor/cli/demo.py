@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -50,4 +52,5 @@ def demo(
         report = next(s for s in result.steps if s.name == "report").output_hashes["html"]
         target = session.artifacts.get_file(report, project.root / "reports" / "delays.html")
     console.print(f"[green]✓[/] report: {target}")
-    console.print(f"Explore it: [bold]cd {project.root} && conveyor runs[/]")
+    command = "conveyor" if shutil.which("conveyor") else sys.argv[0]
+    console.print(f"Explore it: [bold]{command} --project {project.root} runs[/]")

@@ -1,33 +1,13 @@
-"""Stable digests for cache keys: canonical JSON, file contents, step code."""
+"""Cache keys: what a step's result depends on (its code, config and inputs)."""
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from types import CodeType
 from typing import Any
 
-_CHUNK = 1 << 20
-
-
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no whitespace, so equal values always give equal text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def digest_json(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
-
-
-def digest_file(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
+from conveyor.digests import digest_json
 
 
 def code_version(fn: Callable[..., Any], explicit: str | None = None) -> str:

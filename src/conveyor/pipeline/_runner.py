@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from conveyor.artifacts import ArtifactStore
+from conveyor.digests import digest_file, digest_json
 from conveyor.errors import (
     ConflictError,
     ConveyorError,
@@ -29,7 +30,7 @@ from conveyor.errors import (
 )
 from conveyor.pipeline._events import RunReporter
 from conveyor.pipeline._graph import Pipeline
-from conveyor.pipeline._hashing import cache_key, code_version, digest_file, digest_json
+from conveyor.pipeline._hashing import cache_key, code_version
 from conveyor.pipeline._liveness import HEARTBEAT_S, is_alive, reap_stale_runs
 from conveyor.pipeline._step import Step, StepContext
 from conveyor.store import MetadataStore, RunRecord, RunStatus, StepRunRecord, StepStatus

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from pydantic import ValidationError
 
+from conveyor.digests import digest_json
 from conveyor.errors import SpecError
 from conveyor.spec._errors import Problem, format_path, render_problems, suppress_under
 from conveyor.spec._errors import validation_problems as _validation_problems
 from conveyor.spec._root import Spec
 from conveyor.spec._yaml import expand_env, parse_yaml
+from conveyor.workspace import SPEC_FILENAME
 
 __all__ = ["SPEC_FILENAME", "LoadedSpec", "load_spec", "parse_spec"]
-
-SPEC_FILENAME: Final = "conveyor.yaml"
-"""Name of the spec file at the root of a project."""
-
-
-def _canonical_hash(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -51,7 +43,7 @@ class LoadedSpec:
     sha256: str = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sha256", _canonical_hash(self._dump))
+        object.__setattr__(self, "sha256", digest_json(self._dump))
 
     @cached_property
     def _dump(self) -> dict[str, Any]:
@@ -71,7 +63,7 @@ class LoadedSpec:
                 where = ".".join(keys[: depth + 1])
                 raise KeyError(f"the spec has no section {where!r}")
             value = value[key]
-        return _canonical_hash(value)
+        return digest_json(value)
 
 
 def parse_spec(
