@@ -122,10 +122,11 @@ def _bar_chart(rates: dict[str, dict[str, float]]) -> str:
     width, bar, gap = 520, 18, 6
     items = sorted(rates.items(), key=lambda kv: -kv[1]["delay_rate"])
     height = len(items) * (bar + gap)
+    scale = (width - 120) / max((r["delay_rate"] for _, r in items), default=1.0)
     bars = "".join(
         f'<text x="0" y="{i * (bar + gap) + 13}" font-size="12">{html.escape(name)}</text>'
-        f'<rect x="40" y="{i * (bar + gap)}" width="{r["delay_rate"] * (width - 120):.1f}" '
-        f'height="{bar}" fill="#4a7bd0"/><text x="{r["delay_rate"] * (width - 120) + 46:.1f}" '
+        f'<rect x="40" y="{i * (bar + gap)}" width="{r["delay_rate"] * scale:.1f}" '
+        f'height="{bar}" fill="#4a7bd0"/><text x="{r["delay_rate"] * scale + 46:.1f}" '
         f'y="{i * (bar + gap) + 13}" font-size="12">{r["delay_rate"]:.1%}</text>'
         for i, (name, r) in enumerate(items)
     )
