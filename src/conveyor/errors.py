@@ -13,6 +13,8 @@ ConveyorError
 │   ├── MigrationError            the schema cannot be brought to the version this code needs
 │   ├── ConflictError             a concurrent writer changed the record first
 │   └── RecordNotFoundError       no run / dataset version / ... with that id
+├── SourceError               a data source cannot be read (names source, file/URL/row, fix)
+├── DataValidationError       a snapshot breaks the schema beyond what quarantine allows
 ├── ArtifactError             the artifact store failed
 │   ├── ArtifactNotFoundError     no artifact with that digest
 │   └── ArtifactCorruptedError    stored bytes do not match their sha256
@@ -31,6 +33,7 @@ __all__ = [
     "BackendUnavailableError",
     "ConflictError",
     "ConveyorError",
+    "DataValidationError",
     "MigrationError",
     "NothingToResumeError",
     "PipelineError",
@@ -38,6 +41,7 @@ __all__ = [
     "RecordNotFoundError",
     "RunInterruptedError",
     "SettingsError",
+    "SourceError",
     "SpecError",
     "StepFailedError",
     "StoreError",
@@ -58,6 +62,14 @@ class SpecError(ConveyorError):
 
 class SettingsError(ConveyorError):
     """A setting (from the spec or the environment) is invalid."""
+
+
+class SourceError(ConveyorError):
+    """A data source cannot be read: missing file, bad row, SQL error, HTTP failure, ..."""
+
+
+class DataValidationError(ConveyorError):
+    """A dataset snapshot breaks its schema and the policy says to stop."""
 
 
 class StoreError(ConveyorError):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conveyor.artifacts import ArtifactStore
 from conveyor.cli import app
 from conveyor.store import MetadataStore, StepStatus
 
@@ -23,16 +24,21 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
     report = (root / "reports" / "delays.html").read_text()
     assert "<svg" in report and "UA" in report  # a real chart with real carriers
+    validation = next((root / "reports").glob("validation-*.html")).read_text()
+    assert "dep_time.max" in validation
 
     with MetadataStore(f"sqlite:///{root / '.conveyor' / 'conveyor.db'}") as store:
         second, first = store.list_runs(limit=2)
         assert {s.status for s in store.list_step_runs(first.id)} == {StepStatus.SUCCEEDED}
         assert {s.status for s in store.list_step_runs(second.id)} == {StepStatus.CACHED}
-        profile = next(s for s in store.list_step_runs(first.id) if s.name == "profile")
-    from conveyor.artifacts import ArtifactStore
-
-    artifacts = ArtifactStore(str(root / ".conveyor" / "artifacts"))
-    stats = json.loads(artifacts.get_bytes(profile.output_hashes["profile"]))
+        validated, raw = store.list_dataset_versions(limit=2)
     # 336,776 flights, of which 9,430 have no arrival delay (cancelled or diverted).
-    assert stats["rows"] == 327_346
-    assert stats["columns"]["origin"]["null_fraction"] == 0.0
+    assert raw.row_count == 327_346
+    assert validated.parents == [raw.id]
+    # Midnight written as 2400 in dep_time / arr_time breaks the HHMM range: quarantined.
+    assert validated.stats["quarantined_rows"] == 179
+    assert validated.row_count == 327_346 - 179
+    artifacts = ArtifactStore(str(root / ".conveyor" / "artifacts"))
+    details = json.loads(artifacts.get_bytes(validated.artifacts["report_json"]))
+    failing = {c["name"] for c in details["checks"] if not c["passed"]}
+    assert failing == {"dep_time.max", "arr_time.max"}

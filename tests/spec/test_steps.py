@@ -100,3 +100,18 @@ def test_step_fields_are_checked(problems: Problems) -> None:
         "  line 7: steps.ok.outputs[1]: output 'a' is listed twice",
         "  line 8: steps.ok.cahce: unknown key 'cahce'; did you mean 'cache'?",
     ]
+
+
+def test_custom_steps_can_use_builtin_step_outputs_when_sources_exist() -> None:
+    from conveyor.errors import SpecError
+    from conveyor.spec import parse_spec
+
+    base = "name: x\nsources:\n  f: {type: file, path: a.csv}\nsteps:\n"
+    ok = parse_spec(base + "  s: {run: m:f, inputs: {d: validate.dataset}, outputs: [o]}\n")
+    assert ok.spec.steps["s"].inputs == {"d": "validate.dataset"}
+    with pytest.raises(SpecError, match=r"line 5: steps.s.inputs.d: .*did you mean 'dataset'"):
+        parse_spec(base + "  s: {run: m:f, inputs: {d: validate.datset}}\n")
+    with pytest.raises(SpecError, match="'ingest' is the name of a built-in step"):
+        parse_spec(base + "  ingest: {run: m:f}\n")
+    with pytest.raises(SpecError, match="runs only when `sources:` are declared"):
+        parse_spec("name: x\nsteps:\n  s: {run: m:f, inputs: {d: validate.dataset}}\n")

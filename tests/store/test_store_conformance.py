@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 
 from conveyor.errors import ConflictError, MigrationError, RecordNotFoundError
 from conveyor.store import MetadataStore, RunRecord, RunStatus, StepStatus
-from conveyor.store._migrate import VERSION_TABLE, alembic_config
+from conveyor.store._migrate import HEAD, VERSION_TABLE, alembic_config
 from conveyor.store._tables import Base
 
 
@@ -396,7 +397,42 @@ def test_opening_a_migrated_database_again_is_a_no_op(store_url: str, unique: st
             revisions = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
     finally:
         engine.dispose()
-    assert revisions == [("0001",)]
+    assert revisions == [(HEAD,)]
+
+
+def test_upgrade_keeps_what_an_older_schema_stored(backend_url: Callable[..., str]) -> None:
+    """A database made by the first release opens under this code, migrated, data intact."""
+    url = backend_url("sqlite")
+    Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "0001")
+            conn.execute(
+                sa.text(
+                    "INSERT INTO dataset_versions (id, name, sha256, row_count, schema, source, "
+                    "parents, created_at) VALUES ('old1', 'flights', :sha, 10, '{}', '{}', '[]', "
+                    "'2026-01-01 00:00:00.000000')"
+                ),
+                {"sha": "a" * 64},
+            )
+    finally:
+        engine.dispose()
+    with MetadataStore(url) as store:
+        old = store.get_dataset_version("old1")
+        assert (old.name, old.row_count, old.artifacts, old.stats) == ("flights", 10, {}, {})
+        new = store.add_dataset_version(
+            id="new1",
+            name="flights",
+            sha256="b" * 64,
+            row_count=1,
+            schema={},
+            source={},
+            artifacts={"data": "b" * 64},
+            stats={"quarantined": 0},
+        )
+        assert store.get_dataset_version("new1") == new
+        assert new.artifacts == {"data": "b" * 64} and new.stats == {"quarantined": 0}
 
 
 def test_database_from_a_newer_conveyor_raises_migration_error(
@@ -416,7 +452,18 @@ def test_database_from_a_newer_conveyor_raises_migration_error(
         MetadataStore(url)
 
 
-def test_orm_metadata_matches_the_migrations(store: MetadataStore) -> None:
+@pytest.fixture
+def fresh_store(backend: str, backend_url: Callable[..., str]) -> Iterator[MetadataStore]:
+    """A store in a database of its own: schema comparisons must not see other tests' tables."""
+    with MetadataStore(backend_url(backend, fresh=True)) as opened:
+        yield opened
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+)
+def test_orm_metadata_matches_the_migrations(backend: str, fresh_store: MetadataStore) -> None:
+    store = fresh_store
     engine = sa.create_engine(store.url)
     try:
         with engine.connect() as conn:
@@ -438,7 +485,13 @@ def test_repr_hides_the_password(postgres_url: str) -> None:
         assert store.url == url
 
 
-def test_metadata_comparison_catches_a_table_without_migration(store: MetadataStore) -> None:
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+)
+def test_metadata_comparison_catches_a_table_without_migration(
+    backend: str, fresh_store: MetadataStore
+) -> None:
+    store = fresh_store
     metadata = sa.MetaData()
     for table in Base.metadata.tables.values():
         table.to_metadata(metadata)

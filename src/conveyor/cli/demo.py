@@ -39,7 +39,7 @@ def demo(
         for attempt in ("first run", "second run: nothing changed, so every step is cached"):
             console.rule(attempt)
             runner = Runner(
-                pipeline_from_spec(loaded.spec, project.root),
+                pipeline_from_spec(loaded, project.root),
                 store=session.store,
                 artifacts=session.artifacts,
                 project=loaded.spec.name,
@@ -51,6 +51,17 @@ def demo(
             console.print(render_steps(result.steps))
         report = next(s for s in result.steps if s.name == "report").output_hashes["html"]
         target = session.artifacts.get_file(report, project.root / "reports" / "delays.html")
-    console.print(f"[green]✓[/] report: {target}")
+        validation = max((project.root / "reports").glob("validation-*.html"), key=_mtime)
+        versions = session.store.list_dataset_versions(limit=2)
+    for version in versions:
+        console.print(
+            f"dataset version [bold]{version.id}[/] ({version.name}): {version.row_count:,} rows"
+        )
+    console.print(f"[green]✓[/] validation report: {validation}")
+    console.print(f"[green]✓[/] delays report: {target}")
     command = "conveyor" if shutil.which("conveyor") else sys.argv[0]
     console.print(f"Explore it: [bold]{command} --project {project.root} runs[/]")
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime

@@ -31,7 +31,7 @@ def run(
 
     with Session.open(state(ctx).project) as session:
         loaded = session.require_spec()
-        pipeline = pipeline_from_spec(loaded.spec, session.project.root)
+        pipeline = pipeline_from_spec(loaded, session.project.root)
         runner = Runner(
             pipeline,
             store=session.store,

@@ -9,20 +9,24 @@ from conveyor.pipeline._graph import Pipeline
 from conveyor.pipeline._step import Step, load_callable
 
 if TYPE_CHECKING:
-    from conveyor.spec import Spec
+    from conveyor.spec import LoadedSpec
 
 __all__ = ["pipeline_from_spec"]
 
 
-def pipeline_from_spec(spec: Spec, project_root: Path) -> Pipeline:
+def pipeline_from_spec(loaded: LoadedSpec, project_root: Path) -> Pipeline:
     """The spec's ``steps:`` as a :class:`Pipeline`; functions are imported from the project.
 
-    Later built-in steps (ingest, validate, train, ...) join here from their own spec sections.
+    Built-in steps (``ingest`` and ``validate`` when there are ``sources:``; training and more
+    in later stages) come first, then the custom steps, which may take their outputs as inputs.
 
     Raises:
         PipelineError: a step function cannot be imported, or the graph is invalid.
     """
-    steps = [
+    from conveyor.data import builtin_steps
+
+    spec = loaded.spec
+    custom = [
         Step(
             name=name,
             fn=load_callable(step.run, project_root),
@@ -37,4 +41,4 @@ def pipeline_from_spec(spec: Spec, project_root: Path) -> Pipeline:
         )
         for name, step in spec.steps.items()
     ]
-    return Pipeline(steps)
+    return Pipeline([*builtin_steps(loaded), *custom])

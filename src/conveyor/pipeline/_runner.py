@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import glob
 import os
 import shutil
 import signal
@@ -234,7 +235,7 @@ class Runner:
         for local, ref in step.inputs.items():
             upstream, _, name = ref.partition(".")
             inputs[local] = outputs[upstream][name]
-        files = {str(p.relative_to(self.project_root)): digest_file(p) for p in self._files(step)}
+        files = {_relative(p, self.project_root): digest_file(p) for p in self._files(step)}
         code = code_version(step.fn, step.version)
         key = cache_key(
             step=step.name,
@@ -249,7 +250,10 @@ class Runner:
     def _files(self, step: Step) -> list[Path]:
         found: list[Path] = []
         for pattern in step.files:
-            matches = sorted(p for p in self.project_root.glob(pattern) if p.is_file())
+            if Path(pattern).is_absolute():
+                matches = sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_file())
+            else:
+                matches = sorted(p for p in self.project_root.glob(pattern) if p.is_file())
             if not matches:
                 raise StepFailedError(
                     f"step {step.name!r}: `files: {pattern}` matches no file under "
@@ -276,7 +280,7 @@ class Runner:
             )
             self.reporter.step_started(step.name, attempt)
             try:
-                produced = self._attempt(step, planned, attempt)
+                produced = self._attempt(run.id, step, planned, attempt)
             except KeyboardInterrupt:
                 with _ignore_sigint():
                     self._record(
@@ -318,7 +322,7 @@ class Runner:
             )
             return produced
 
-    def _attempt(self, step: Step, planned: _Planned, attempt: int) -> dict[str, str]:
+    def _attempt(self, run_id: str, step: Step, planned: _Planned, attempt: int) -> dict[str, str]:
         with tempfile.TemporaryDirectory(prefix=f"conveyor-{step.name}-") as tmp:
             workdir = Path(tmp)
             (workdir / "outputs").mkdir()
@@ -330,11 +334,15 @@ class Runner:
                 name=step.name,
                 config=step.config,
                 inputs=inputs,
-                files=tuple(self.project_root / f for f in planned.files),
+                input_digests=planned.inputs,
+                files=tuple(self.project_root / f for f in planned.files),  # absolute stay absolute
                 project_root=self.project_root,
                 workdir=workdir,
                 attempt=attempt,
                 outputs=step.outputs,
+                run_id=run_id,
+                store=self.store,
+                artifacts=self.artifacts,
                 _on_progress=lambda done, total, text: self.reporter.step_progress(
                     step.name, done, total, text
                 ),
@@ -396,6 +404,14 @@ class Runner:
         )
         self.reporter.run_finished(run)
         return run
+
+
+def _relative(path: Path, root: Path) -> str:
+    """A file input's name in cache keys: relative to the project, so a moved project still hits."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def _describe(err: BaseException) -> str:

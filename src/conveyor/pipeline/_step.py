@@ -9,9 +9,13 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import PipelineError
+
+if TYPE_CHECKING:
+    from conveyor.artifacts import ArtifactStore
+    from conveyor.store import MetadataStore
 
 __all__ = ["Step", "StepContext", "StepFunction", "load_callable"]
 
@@ -54,16 +58,24 @@ class Step:
 
 @dataclass
 class StepContext:
-    """Everything a running step may use. Steps write only to :meth:`output_path` files."""
+    """Everything a running step may use. Steps write only to :meth:`output_path` files.
+
+    ``store`` and ``artifacts`` are there for steps that record more than their outputs (the
+    built-in ``ingest`` step records dataset versions); most steps never need them.
+    """
 
     name: str
     config: Mapping[str, Any]
     inputs: Mapping[str, Path]
+    input_digests: Mapping[str, str]
     files: tuple[Path, ...]
     project_root: Path
     workdir: Path
     attempt: int
     outputs: tuple[str, ...]
+    run_id: str
+    store: MetadataStore = field(repr=False)
+    artifacts: ArtifactStore = field(repr=False)
     _on_progress: Callable[[float, float | None, str | None], None] = field(repr=False)
 
     def output_path(self, name: str) -> Path:

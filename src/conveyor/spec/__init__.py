@@ -16,6 +16,7 @@ from conveyor.spec._data import (
     DatasetSpec,
     OnFailure,
     SchemaSpec,
+    SqlCheck,
 )
 from conveyor.spec._deploy import (
     AbRollout,
@@ -126,6 +127,7 @@ __all__ = [
     "Spec",
     "SplitMethod",
     "SplitSpec",
+    "SqlCheck",
     "SqlSource",
     "SqliteOnlineStore",
     "StepSpec",

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from conveyor.spec._base import RelPath, Scalar, SpecModel, describe_value, raise_problems
+from conveyor.spec._base import (
+    Duration,
+    RelPath,
+    Scalar,
+    SpecModel,
+    describe_value,
+    raise_problems,
+)
 
 __all__ = [
     "ChecksSpec",
@@ -17,7 +24,11 @@ __all__ = [
     "DatasetSpec",
     "OnFailure",
     "SchemaSpec",
+    "SqlCheck",
 ]
+
+
+SchemaChange = Literal["fail", "allow"]
 
 
 class DatasetSpec(SpecModel):
@@ -36,6 +47,11 @@ class DatasetSpec(SpecModel):
         None,
         description="Event-time column, used for time splits, point-in-time feature joins "
         "and monitoring windows.",
+    )
+    on_schema_change: SchemaChange = Field(
+        "fail",
+        description="What happens when the sources' columns differ from the last snapshot's: "
+        "'fail' stops ingestion and says what changed; 'allow' records the new shape.",
     )
 
 
@@ -102,6 +118,26 @@ class ColumnSpec(SpecModel):
         return self
 
 
+class SqlCheck(SpecModel):
+    """A custom table check: a DuckDB query over the table ``dataset`` that returns failing rows.
+
+    The check passes when the query returns no rows, e.g.
+    ``select * from dataset where arr_time < dep_time and not overnight``.
+    """
+
+    name: str = Field(
+        min_length=1,
+        description="Short name of the check, shown in reports as 'sql.<name>' "
+        "(e.g. no_negative_distance).",
+    )
+    query: str = Field(
+        min_length=1,
+        description="DuckDB SQL over the table 'dataset' returning the rows that break the rule; "
+        "the check passes when it returns no rows.",
+    )
+    description: str = Field("", description="What the rule means, shown in reports.")
+
+
 class ChecksSpec(SpecModel):
     """Whole-table checks on each dataset snapshot."""
 
@@ -114,19 +150,36 @@ class ChecksSpec(SpecModel):
         default_factory=list,
         description="Columns whose combined values must be unique (no duplicate rows).",
     )
+    freshness: Duration | None = Field(
+        None,
+        description="Largest age of the newest value in dataset.time_column when the snapshot "
+        "is taken (e.g. '6h', '1d'); needs dataset.time_column.",
+    )
+    sql: list[SqlCheck] = Field(
+        default_factory=list,
+        description="Custom checks: DuckDB queries over the table 'dataset' that return "
+        "failing rows.",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
+        problems: list[tuple[RelPath, str]] = []
         if self.min_rows is not None and self.max_rows is not None:
             if self.min_rows > self.max_rows:
-                raise_problems(
-                    [
-                        (
-                            ("min_rows",),
-                            f"min_rows ({self.min_rows}) exceeds max_rows ({self.max_rows})",
-                        )
-                    ]
+                problems.append(
+                    (
+                        ("min_rows",),
+                        f"min_rows ({self.min_rows}) exceeds max_rows ({self.max_rows})",
+                    )
                 )
+        seen: set[str] = set()
+        for index, check in enumerate(self.sql):
+            if check.name in seen:
+                problems.append(
+                    (("sql", index, "name"), f"another sql check is already named {check.name!r}")
+                )
+            seen.add(check.name)
+        raise_problems(problems)
         return self
 
 

@@ -21,7 +21,7 @@ from conveyor.spec._model import ModelSpec, SplitMethod
 from conveyor.spec._monitor import MonitorSpec
 from conveyor.spec._settings import SettingsSpec
 from conveyor.spec._sources import Source
-from conveyor.spec._steps import StepSpec, step_problems
+from conveyor.spec._steps import BUILTIN_STEPS, StepSpec, step_problems
 
 __all__ = ["Spec"]
 
@@ -141,7 +141,8 @@ class Spec(SpecModel):
 
     @field_validator("steps")
     @classmethod
-    def _step_graph(cls, steps: dict[str, StepSpec]) -> Any:
-        problems: list[tuple[RelPath, str]] = step_problems(steps)
+    def _step_graph(cls, steps: dict[str, StepSpec], info: ValidationInfo) -> Any:
+        builtin = BUILTIN_STEPS if info.data.get("sources") else {}
+        problems: list[tuple[RelPath, str]] = step_problems(steps, builtin)
         raise_problems(problems)
         return steps

@@ -7,7 +7,7 @@ A step is cached: it is skipped when its code version, its config (see
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from pydantic import Field, field_validator
@@ -98,13 +98,33 @@ class StepSpec(SpecModel):
         return value
 
 
-def step_problems(steps: Mapping[str, StepSpec]) -> list[tuple[RelPath, str]]:
+#: The built-in steps a spec with ``sources:`` gets, and their outputs, which custom steps may
+#: take as inputs (e.g. ``validate.dataset``, the validated snapshot as Parquet).
+BUILTIN_STEPS: Mapping[str, tuple[str, ...]] = {
+    "ingest": ("snapshot",),
+    "validate": ("dataset", "report"),
+}
+
+
+def step_problems(
+    steps: Mapping[str, StepSpec], builtin: Mapping[str, Sequence[str]] | None = None
+) -> list[tuple[RelPath, str]]:
     """Problems with how ``steps`` refer to each other, with paths relative to ``steps``.
 
-    Every input must name a declared step and one of its declared outputs, and the steps must
-    not depend on each other in a cycle.
+    Every input must name a declared (or built-in) step and one of its outputs, custom steps
+    must not take a built-in step's name, and the steps must not depend on each other in a
+    cycle.
     """
-    problems: list[tuple[RelPath, str]] = []
+    builtin = builtin or {}
+    outputs_of: dict[str, Sequence[str]] = {
+        **builtin,
+        **{name: step.outputs for name, step in steps.items()},
+    }
+    problems: list[tuple[RelPath, str]] = [
+        ((name,), f"{name!r} is the name of a built-in step; choose another name")
+        for name in steps
+        if name in builtin
+    ]
     for name, step in steps.items():
         for local, reference in step.inputs.items():
             match = _INPUT.fullmatch(reference)
@@ -114,17 +134,21 @@ def step_problems(steps: Mapping[str, StepSpec]) -> list[tuple[RelPath, str]]:
             path: RelPath = (name, "inputs", local)
             if source == name:
                 problems.append((path, f"step {name!r} cannot use its own output {reference!r}"))
-            elif source not in steps:
-                declared = ", ".join(repr(s) for s in steps if s != name) or "none"
+            elif source not in outputs_of and source in BUILTIN_STEPS:
+                problems.append(
+                    (path, f"the built-in step {source!r} runs only when `sources:` are declared")
+                )
+            elif source not in outputs_of:
+                declared = ", ".join(repr(s) for s in outputs_of if s != name) or "none"
                 problems.append(
                     (
                         path,
                         f"unknown step {source!r} in {reference!r}"
-                        f"{did_you_mean(source, steps) or f' (declared steps: {declared})'}",
+                        f"{did_you_mean(source, outputs_of) or f' (declared steps: {declared})'}",
                     )
                 )
-            elif output not in steps[source].outputs:
-                outputs = steps[source].outputs
+            elif output not in outputs_of[source]:
+                outputs = outputs_of[source]
                 listed = ", ".join(repr(o) for o in outputs) if outputs else "none declared"
                 problems.append(
                     (
@@ -141,7 +165,11 @@ def step_problems(steps: Mapping[str, StepSpec]) -> list[tuple[RelPath, str]]:
 def _cycle_problems(steps: Mapping[str, StepSpec]) -> list[tuple[RelPath, str]]:
     """One problem per dependency cycle, at the input that closes it."""
     parents = {
-        name: [(local, ref.split(".", 1)[0]) for local, ref in step.inputs.items()]
+        name: [
+            (local, ref.split(".", 1)[0])
+            for local, ref in step.inputs.items()
+            if ref.split(".", 1)[0] in steps  # built-in steps never depend on custom ones
+        ]
         for name, step in steps.items()
     }
     done: set[str] = set()

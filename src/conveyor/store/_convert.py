@@ -155,6 +155,8 @@ def dataset_version_record(row: DatasetVersionRow) -> DatasetVersionRecord:
         parents=list(row.parents),
         run_id=row.run_id,
         created_at=row.created_at,
+        artifacts=dict(row.artifacts),
+        stats=json_value(row.stats, "stats"),
     )
 
 

@@ -7,7 +7,7 @@ mutable state ever leaves the store, so callers may keep them across threads and
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -169,6 +169,9 @@ class DatasetVersionRecord:
         parents: Ids of the dataset versions it was derived from.
         run_id: The run that produced it, if any.
         created_at: When it was recorded (aware, UTC).
+        artifacts: Named artifact digests: the data itself, and e.g. its quarantine file and
+            validation reports.
+        stats: Numbers worth keeping with the version (e.g. validation counts).
     """
 
     id: str
@@ -180,6 +183,8 @@ class DatasetVersionRecord:
     parents: list[str]
     run_id: str | None
     created_at: datetime
+    artifacts: dict[str, str] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -396,6 +396,8 @@ class MetadataStore:
         source: Mapping[str, Any],
         parents: Sequence[str] = (),
         run_id: str | None = None,
+        artifacts: Mapping[str, str] | None = None,
+        stats: Mapping[str, Any] | None = None,
     ) -> DatasetVersionRecord:
         """Record a dataset version; recording the same id again returns the stored one.
 
@@ -415,6 +417,8 @@ class MetadataStore:
                 parents=[str(parent) for parent in parents],
                 run_id=run_id,
                 created_at=cv.utcnow(),
+                artifacts={str(k): str(v) for k, v in (artifacts or {}).items()},
+                stats=cv.json_value(dict(stats or {}), "stats"),
             )
             .on_conflict_do_nothing(index_elements=["id"])
         )

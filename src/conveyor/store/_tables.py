@@ -156,6 +156,8 @@ class DatasetVersionRow(Base):
     parents: Mapped[list[str]] = mapped_column(_json())
     run_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("pipeline_runs.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    artifacts: Mapped[dict[str, str]] = mapped_column(_json(), server_default="{}")
+    stats: Mapped[dict[str, Any]] = mapped_column(_json(), server_default="{}")
 
 
 class AuditRow(Base):
