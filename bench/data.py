@@ -27,7 +27,10 @@ file size.
 
 Great Expectations runs from the project's environment when it is installed there, otherwise
 from its own virtual environment (``--ge-venv``, default ``$TMPDIR/conveyor-bench-ge``),
-created and filled with ``pip install great_expectations`` on first use.
+created on first use with ``great_expectations`` and this environment's versions of pandas,
+numpy and pyarrow (so both pandas-based contenders use the same Arrow-backed strings).
+
+The machine should be otherwise idle: on two cores, anything else running skews the times.
 
     python bench/data.py                      # 10 million rows: several minutes
     python bench/data.py --rows 1000000       # a quick run
@@ -50,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 GE_REQUIREMENT = "great_expectations>=1.24,<2"
+SHARED_PACKAGES = ("pandas", "numpy", "pyarrow")
 TARGET_SPEEDUP = 5.0
 TARGET_RSS_MB = 1536
 CONTENDERS = ("conveyor", "great_expectations", "pandas_pandera")
@@ -326,17 +330,28 @@ def child(args: argparse.Namespace) -> None:
 
 
 def ge_python(venv: Path) -> str:
-    """A Python that can import great_expectations: this one, or one in ``venv`` (made once)."""
+    """A Python that can import great_expectations: this one, or one in ``venv`` (made once).
+
+    The venv gets the same pandas, numpy and pyarrow as this environment (pyarrow makes
+    pandas' strings Arrow-backed), so GE works on the same kind of DataFrame as pandera.
+    """
     if importlib.util.find_spec("great_expectations") is not None:
         return sys.executable
     python = venv / "bin" / "python"
     if not python.exists():
-        print(f"creating {venv} with {GE_REQUIREMENT} (once)...", flush=True)
+        print(f"creating {venv} for Great Expectations (once)...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    probe = [str(python), "-c", "import great_expectations, pandas"]
-    if subprocess.run(probe, capture_output=True).returncode != 0:
-        install = [str(python), "-m", "pip", "install", "-q", GE_REQUIREMENT]
-        subprocess.run(install, check=True)
+    pins = [f"{name}=={version_of(name, sys.executable)}" for name in SHARED_PACKAGES]
+    wanted = [GE_REQUIREMENT, *pins]
+    probe = ["import great_expectations"]
+    probe += [
+        f"assert importlib.metadata.version({p.split('==')[0]!r}) == {p.split('==')[1]!r}"
+        for p in pins
+    ]
+    code = "import importlib.metadata\n" + "\n".join(probe)
+    if subprocess.run([str(python), "-c", code], capture_output=True).returncode != 0:
+        print(f"installing {' '.join(wanted)} into {venv}...", flush=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *wanted], check=True)
     return str(python)
 
 

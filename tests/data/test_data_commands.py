@@ -177,3 +177,15 @@ def test_schema_change_allowed_by_the_spec(project: Path) -> None:
     (project / "data" / "orders.csv").write_text(orders(40, bad=2).replace(",ordered_at", ",ts"))
     result = cli(project, "run")
     assert result.exit_code == 0, result.output
+
+
+def test_missing_source_file_names_the_source_and_resumes_after_the_fix(project: Path) -> None:
+    data = project / "data" / "orders.csv"
+    content = data.read_text()
+    data.unlink()
+    failed = cli(project, "run")
+    assert failed.exit_code == 1
+    assert "source 'orders'" in failed.stderr and "data/orders.csv" in failed.stderr
+    data.write_text(content)
+    resumed = cli(project, "run", "--resume")
+    assert resumed.exit_code == 0, resumed.output

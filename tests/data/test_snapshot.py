@@ -75,6 +75,19 @@ def test_same_input_gives_the_same_version(
     assert third.version.row_count == 4
 
 
+def test_row_order_is_not_identity_and_stored_bytes_are_reused(
+    tmp_path: Path, stores: tuple[MetadataStore, ArtifactStore]
+) -> None:
+    (tmp_path / "flights.csv").write_text(FLIGHTS)
+    first = snapshot(tmp_path, stores, ONE)
+    header, *rows = FLIGHTS.splitlines()
+    (tmp_path / "flights.csv").write_text("\n".join([header, *reversed(rows)]) + "\n")
+    again = snapshot(tmp_path, stores, ONE)
+    assert again.version == first.version
+    assert again.path.read_bytes() == stores[1].get_bytes(first.version.sha256)
+    assert len(list(stores[1].list())) == 1  # no second copy of the same data
+
+
 def test_query_joins_sources_and_lineage_names_them(
     tmp_path: Path, stores: tuple[MetadataStore, ArtifactStore]
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from conveyor.cli._console import console
 
@@ -53,10 +55,14 @@ def demo(
         target = session.artifacts.get_file(report, project.root / "reports" / "delays.html")
         validation = max((project.root / "reports").glob("validation-*.html"), key=_mtime)
         versions = session.store.list_dataset_versions(limit=2)
+        checks = json.loads(session.artifacts.get_bytes(versions[0].artifacts["report_json"]))
     for version in versions:
         console.print(
             f"dataset version [bold]{version.id}[/] ({version.name}): {version.row_count:,} rows"
         )
+    for check in checks["checks"]:
+        if not check["passed"]:
+            console.print(f"  [yellow]quarantined[/] {check['name']}: {escape(check['detail'])}")
     console.print(f"[green]✓[/] validation report: {validation}")
     console.print(f"[green]✓[/] delays report: {target}")
     command = "conveyor" if shutil.which("conveyor") else sys.argv[0]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conveyor.digests import digest_json
-from conveyor.errors import SourceError
+from conveyor.errors import RecordNotFoundError, SourceError
 
 if TYPE_CHECKING:
     import duckdb
@@ -29,8 +29,10 @@ __all__ = [
     "RAW",
     "VALIDATED",
     "Snapshot",
+    "content_identity",
     "dataset_name",
     "dataset_query",
+    "existing_version",
     "open_sources",
     "take_snapshot",
     "version_id",
@@ -45,9 +47,9 @@ def dataset_name(project: str, stage: str) -> str:
     return f"{project}/{stage}"
 
 
-def version_id(name: str, sha256: str) -> str:
-    """A version id that only the same name and the same bytes give."""
-    return digest_json([name, sha256])[:16]
+def version_id(name: str, content: str) -> str:
+    """A version id that only the same name and the same content digest give."""
+    return digest_json([name, content])[:16]
 
 
 @dataclass(frozen=True)
@@ -87,23 +89,25 @@ def take_snapshot(
     try:
         with _reading(built, query):
             con.execute(f"COPY ({query}) TO {_literal(target)} (FORMAT parquet, COMPRESSION zstd)")
-            described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({_literal(target)})")
-            schema = {str(row[0]): str(row[1]) for row in described.fetchall()}
-            counted = con.execute(f"SELECT count(*) FROM read_parquet({_literal(target)})")
-            rows = int(counted.fetchone()[0])  # type: ignore[index]
     finally:
         con.close()
+    schema, rows, fingerprint = content_identity(target)
     if rows == 0:
         raise SourceError(
             f"the dataset is empty: {_what(built, dataset)} returned no rows; check the sources "
             "and `dataset.query` (filters, joins)"
         )
     name = dataset_name(project, RAW)
+    identity = version_id(name, fingerprint)
+    existing = existing_version(store, identity)
+    if existing is not None and artifacts.exists(existing.sha256):
+        # The same content again: keep the stored bytes, so everything downstream stays cached.
+        return Snapshot(existing, artifacts.get_file(existing.sha256, target))
     if not allow_schema_change:
         _check_schema(store, name, schema)
     ref = artifacts.put_file(target)
     version = store.add_dataset_version(
-        id=version_id(name, ref.digest),
+        id=identity,
         name=name,
         sha256=ref.digest,
         row_count=rows,
@@ -114,9 +118,35 @@ def take_snapshot(
         },
         run_id=run_id,
         artifacts={"data": ref.digest},
-        stats={"bytes": ref.size},
+        stats={"bytes": ref.size, "fingerprint": fingerprint},
     )
     return Snapshot(version, target)
+
+
+def content_identity(parquet: Path) -> tuple[dict[str, str], int, str]:
+    """The columns, the row count and an order-free digest of a Parquet file's content.
+
+    Row order is not part of a dataset's identity: a parallel join may emit the same rows in
+    another order each time. The digest covers the schema, the row count and the sum of the
+    rows' hashes, so the same rows in any order give the same digest.
+    """
+    import duckdb
+
+    with duckdb.connect() as con:
+        source = f"read_parquet({_literal(parquet)})"
+        described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        schema = {str(row[0]): str(row[1]) for row in described}
+        counted = con.execute(f"SELECT count(*), sum(hash(t))::VARCHAR FROM {source} t").fetchall()
+    rows = int(counted[0][0])
+    return schema, rows, digest_json({"schema": schema, "rows": rows, "sum": str(counted[0][1])})
+
+
+def existing_version(store: MetadataStore, identity: str) -> DatasetVersionRecord | None:
+    """The recorded version with this id, if any."""
+    try:
+        return store.get_dataset_version(identity)
+    except RecordNotFoundError:
+        return None
 
 
 def open_sources(

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conveyor.data._snapshot import RAW, dataset_name, take_snapshot, version_id
+from conveyor.data._snapshot import take_snapshot
 from conveyor.data._validated import validate_version, validation_failure
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["builtin_steps", "ingest_step", "validate_step"]
 
 
-def builtin_steps(loaded: LoadedSpec) -> list[Step]:
+def builtin_steps(loaded: LoadedSpec, project_root: Path) -> list[Step]:
     """``ingest`` and ``validate`` for a spec with ``sources:`` (none without).
 
     Ingest is cached on the contents of local source files; a spec reading a database or an
@@ -32,13 +32,16 @@ def builtin_steps(loaded: LoadedSpec) -> list[Step]:
     local_files = [
         s.path for s in spec.sources.values() if isinstance(s, FileSource) and "://" not in s.path
     ]
-    only_files = len(local_files) == len(spec.sources)
+    # A missing file is left to the source to report (it names the source and the path it
+    # looked for); until then ingest cannot be cached on the file's contents anyway.
+    present = [p for p in local_files if _matches(project_root, p)]
+    only_files = len(present) == len(spec.sources)
     dataset = spec.dataset.model_dump(mode="json", by_alias=True) if spec.dataset else None
     ingest = Step(
         "ingest",
         ingest_step,
-        files=tuple(local_files),
-        outputs=("snapshot",),
+        files=tuple(present),
+        outputs=("snapshot", "version"),
         config={
             "project": spec.name,
             "sources": {n: s.model_dump(mode="json") for n, s in spec.sources.items()},
@@ -51,7 +54,7 @@ def builtin_steps(loaded: LoadedSpec) -> list[Step]:
     validate = Step(
         "validate",
         validate_step,
-        inputs={"snapshot": "ingest.snapshot"},
+        inputs={"snapshot": "ingest.snapshot", "version": "ingest.version"},
         outputs=("dataset", "report"),
         config={
             "project": spec.name,
@@ -62,8 +65,16 @@ def builtin_steps(loaded: LoadedSpec) -> list[Step]:
     return [ingest, validate]
 
 
-def ingest_step(ctx: StepContext) -> dict[str, Path]:
-    """Snapshot the sources; the output is the snapshot's Parquet file."""
+def _matches(root: Path, pattern: str) -> bool:
+    if Path(pattern).is_absolute():
+        import glob
+
+        return any(Path(p).is_file() for p in glob.glob(pattern))
+    return any(p.is_file() for p in root.glob(pattern))
+
+
+def ingest_step(ctx: StepContext) -> dict[str, Path | str]:
+    """Snapshot the sources: outputs the Parquet file and the version's id and name (JSON)."""
     from pydantic import TypeAdapter
 
     from conveyor.spec import DatasetSpec, Source
@@ -83,7 +94,8 @@ def ingest_step(ctx: StepContext) -> dict[str, Path]:
         run_id=ctx.run_id,
     )
     ctx.progress(1, 1, f"{snapshot.version.row_count:,} rows, version {snapshot.version.id}")
-    return {"snapshot": snapshot.path}
+    version = {"id": snapshot.version.id, "name": snapshot.version.name}
+    return {"snapshot": snapshot.path, "version": json.dumps(version)}
 
 
 def validate_step(ctx: StepContext) -> dict[str, Path | str]:
@@ -92,9 +104,7 @@ def validate_step(ctx: StepContext) -> dict[str, Path | str]:
 
     config = ctx.config
     project = config["project"]
-    raw = ctx.store.get_dataset_version(
-        version_id(dataset_name(project, RAW), ctx.input_digests["snapshot"])
-    )
+    raw = ctx.store.get_dataset_version(json.loads(ctx.inputs["version"].read_text())["id"])
     validated = validate_version(
         project,
         raw,
@@ -105,6 +115,7 @@ def validate_step(ctx: StepContext) -> dict[str, Path | str]:
         store=ctx.store,
         artifacts=ctx.artifacts,
         run_id=ctx.run_id,
+        progress=lambda done, total: ctx.progress(done, total, f"checked {done:,} rows"),
     )
     report = ctx.artifacts.get_file(
         validated.html_digest, ctx.project_root / "reports" / f"validation-{raw.id}.html"
@@ -113,4 +124,7 @@ def validate_step(ctx: StepContext) -> dict[str, Path | str]:
         raise validation_failure(validated, report)
     result = validated.result
     ctx.progress(1, 1, f"{result.clean_rows:,} clean, {result.quarantined_rows:,} quarantined")
-    return {"dataset": result.clean_path, "report": json.dumps(validated.report, default=str)}
+    # The recorded version's bytes (the same rows as clean_path, perhaps stored earlier in
+    # another order) keep every later step's cache valid.
+    data = ctx.artifacts.get_file(validated.version.sha256, ctx.workdir / "dataset.parquet")
+    return {"dataset": data, "report": json.dumps(validated.report, default=str)}

@@ -8,12 +8,19 @@ recorded as validated; its reports are stored all the same, so the failure can b
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conveyor.data._snapshot import VALIDATED, dataset_name, version_id
+from conveyor.data._snapshot import (
+    VALIDATED,
+    content_identity,
+    dataset_name,
+    existing_version,
+    version_id,
+)
 from conveyor.errors import DataValidationError
 
 if TYPE_CHECKING:
@@ -51,6 +58,7 @@ def validate_version(
     artifacts: ArtifactStore,
     run_id: str | None = None,
     now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Validated:
     """Validate ``raw`` (its Parquet at ``raw_path``) and record the validated version.
 
@@ -60,7 +68,12 @@ def validate_version(
     from conveyor.spec import SchemaSpec
 
     result = validate_snapshot(
-        raw_path, schema or SchemaSpec(), workdir=workdir, time_column=time_column, now=now
+        raw_path,
+        schema or SchemaSpec(),
+        workdir=workdir,
+        time_column=time_column,
+        now=now,
+        progress=progress,
     )
     report = {"dataset": raw.id, "project": project, **result.to_json()}
     stored = {
@@ -77,8 +90,13 @@ def validate_version(
     if not result.passed:
         return Validated(result, report, stored, None)
     name = dataset_name(project, VALIDATED)
+    _, _, fingerprint = content_identity(result.clean_path)
+    identity = version_id(name, fingerprint)
+    existing = existing_version(store, identity)
+    if existing is not None:
+        return Validated(result, report, existing.artifacts, existing)
     version = store.add_dataset_version(
-        id=version_id(name, stored["data"]),
+        id=identity,
         name=name,
         sha256=stored["data"],
         row_count=result.clean_rows,

@@ -41,4 +41,4 @@ def pipeline_from_spec(loaded: LoadedSpec, project_root: Path) -> Pipeline:
         )
         for name, step in spec.steps.items()
     ]
-    return Pipeline([*builtin_steps(loaded), *custom])
+    return Pipeline([*builtin_steps(loaded, project_root), *custom])

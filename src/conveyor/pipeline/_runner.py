@@ -334,7 +334,6 @@ class Runner:
                 name=step.name,
                 config=step.config,
                 inputs=inputs,
-                input_digests=planned.inputs,
                 files=tuple(self.project_root / f for f in planned.files),  # absolute stay absolute
                 project_root=self.project_root,
                 workdir=workdir,

@@ -67,7 +67,6 @@ class StepContext:
     name: str
     config: Mapping[str, Any]
     inputs: Mapping[str, Path]
-    input_digests: Mapping[str, str]
     files: tuple[Path, ...]
     project_root: Path
     workdir: Path

@@ -101,7 +101,7 @@ class StepSpec(SpecModel):
 #: The built-in steps a spec with ``sources:`` gets, and their outputs, which custom steps may
 #: take as inputs (e.g. ``validate.dataset``, the validated snapshot as Parquet).
 BUILTIN_STEPS: Mapping[str, tuple[str, ...]] = {
-    "ingest": ("snapshot",),
+    "ingest": ("snapshot", "version"),
     "validate": ("dataset", "report"),
 }
 

@@ -6,6 +6,7 @@ import json
 import math
 from datetime import datetime
 from html.parser import HTMLParser
+from pathlib import Path
 
 from conveyor.data.validation import render_report_html
 
@@ -136,3 +137,23 @@ def test_html_report_of_a_clean_table(write, validate) -> None:
     text = " ".join(parsed.text)
     assert "Validation passed." in text and "No row failed a check." in text
     assert "on_failure: fail" in text and "rect" not in parsed.seen
+
+
+def test_progress_is_reported_after_each_batch(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from conveyor.data.validation import validate_snapshot
+    from conveyor.spec import SchemaSpec
+
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"x": list(range(25))}), path)
+    seen: list[tuple[int, int]] = []
+    validate_snapshot(
+        path,
+        SchemaSpec(),
+        workdir=tmp_path / "w",
+        batch_rows=10,
+        progress=lambda *a: seen.append(a),
+    )
+    assert seen == [(10, 25), (20, 25), (25, 25)]

@@ -71,7 +71,7 @@ def propose_schema(profile: TableProfile, *, max_allowed: int = 30) -> str:
         YAML text starting with a comment and the line ``schema:``.
     """
     lines = [
-        f"# Inferred from {profile.rows:,} rows by `conveyor data profile`: review it before use.",
+        f"# Inferred from {profile.rows:,} rows: review it before use.",
         "# Ranges and allowed values are what this data held, not what is valid; widen them",
         "# where new data may legitimately go further.",
         "schema:",

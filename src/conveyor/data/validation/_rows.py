@@ -9,7 +9,7 @@ the table checks need no second pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +51,10 @@ class Tally:
     samples: list[dict[str, Any]] = field(default_factory=list)
 
 
+#: Called with (rows checked so far, rows in the file).
+Progress = Callable[[int, int], None]
+
+
 class RowScan:
     """Runs the row checks of ``columns`` over a Parquet file and splits its rows.
 
@@ -86,9 +90,16 @@ class RowScan:
         self.nulls = dict.fromkeys(self.source.schema_arrow.names, 0)
         self.newest: datetime | None = None
 
-    def run(self, workdir: Path, batch_rows: int) -> tuple[Path, Path | None]:
-        """Check every row; write ``clean.parquet`` and, if a row failed, ``quarantine.parquet``."""
+    def run(
+        self, workdir: Path, batch_rows: int, progress: Progress | None = None
+    ) -> tuple[Path, Path | None]:
+        """Check every row; write ``clean.parquet`` and, if a row failed, ``quarantine.parquet``.
+
+        ``progress(rows_done, rows_total)`` is called after each batch.
+        """
         import pyarrow as pa
+
+        total = self.source.metadata.num_rows
 
         input_schema = self.source.schema_arrow
         clean = ParquetSink(
@@ -119,6 +130,8 @@ class RowScan:
                     failing = table.take(pa.array(bad)).append_column(REASONS_COLUMN, why)
                     quarantine.write(failing)
                 self.rows += batch.num_rows
+                if progress is not None:
+                    progress(self.rows, total)
         except BaseException:
             clean.abort()
             quarantine.abort()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conveyor.data.validation._duckdb import open_dataset
 from conveyor.data.validation._results import CheckResult, ValidationResult
-from conveyor.data.validation._rows import RowScan, Tally
+from conveyor.data.validation._rows import Progress, RowScan, Tally
 from conveyor.data.validation._table import (
     columns_check,
     freshness_check,
@@ -31,6 +31,7 @@ def validate_snapshot(
     time_column: str | None = None,
     batch_rows: int = 250_000,
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> ValidationResult:
     """Check a snapshot against ``schema``; write its clean rows and its quarantined rows.
 
@@ -50,6 +51,7 @@ def validate_snapshot(
         workdir: Folder for ``clean.parquet`` and ``quarantine.parquet`` (created if needed).
         time_column: The dataset's event-time column; needed by ``checks.freshness``.
         batch_rows: Rows checked at a time; bounds memory.
+        progress: Called with (rows checked, rows in the file) after each batch.
         now: The time ``checks.freshness`` measures against (default: now, UTC; a naive
             value is read as UTC, as are naive timestamps in the data).
 
@@ -85,7 +87,7 @@ def validate_snapshot(
         key = unique_key_check(con, checks.unique_key, existing) if checks.unique_key else None
         freshness = time_column if checks.freshness is not None else None
         scan = RowScan(parquet, present, con=con, time_column=freshness)
-        clean_path, quarantine_path = scan.run(workdir, batch_rows)
+        clean_path, quarantine_path = scan.run(workdir, batch_rows, progress)
     finally:
         con.close()
     table.extend(row_count_checks(scan.rows, checks))
