@@ -34,6 +34,17 @@ EXPECTED = {
         "validation_failure",
         "version_id",
     },
+    "conveyor.data.profiling": {
+        "ColumnChange",
+        "ColumnProfile",
+        "DatasetDiff",
+        "TableProfile",
+        "diff_parquet",
+        "diff_relations",
+        "profile_parquet",
+        "profile_relation",
+        "propose_schema",
+    },
     "conveyor.data.sources": {
         "BaseSource",
         "FileTableSource",

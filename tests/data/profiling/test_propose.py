@@ -42,6 +42,16 @@ def test_flights_schema_loads_and_describes_the_data(flights: TableProfile) -> N
     assert schema.checks.max_null_fraction == 0.05  # arr_delay: 2.8 % nulls, with headroom
 
 
+def test_the_profiled_data_passes_its_proposed_schema(
+    flights: TableProfile, flights_parquet: Path, tmp_path: Path
+) -> None:
+    from conveyor.data.validation import validate_snapshot
+
+    result = validate_snapshot(flights_parquet, load(propose_schema(flights)), workdir=tmp_path)
+    assert result.passed and result.rows == 336_776 and result.quarantined_rows == 0
+    assert len(result.checks) > 40  # every column's type, nulls, ranges and allowed values
+
+
 def test_max_allowed_limits_which_columns_get_allowed(flights: TableProfile) -> None:
     schema = load(propose_schema(flights, max_allowed=10))
     assert schema.columns["origin"].allowed == ["EWR", "JFK", "LGA"]
