@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conveyor.data._duckdb import connect, quote_identifier, sql_string
 from conveyor.digests import digest_json
 from conveyor.errors import RecordNotFoundError, SourceError
 
@@ -88,7 +89,9 @@ def take_snapshot(
     target = workdir / "snapshot.parquet"
     try:
         with _reading(built, query):
-            con.execute(f"COPY ({query}) TO {_literal(target)} (FORMAT parquet, COMPRESSION zstd)")
+            con.execute(
+                f"COPY ({query}) TO {sql_string(target)} (FORMAT parquet, COMPRESSION zstd)"
+            )
     finally:
         con.close()
     schema, rows, fingerprint = content_identity(target)
@@ -130,10 +133,8 @@ def content_identity(parquet: Path) -> tuple[dict[str, str], int, str]:
     another order each time. The digest covers the schema, the row count and the sum of the
     rows' hashes, so the same rows in any order give the same digest.
     """
-    import duckdb
-
-    with duckdb.connect() as con:
-        source = f"read_parquet({_literal(parquet)})"
+    with connect(parquet.parent) as con:
+        source = f"read_parquet({sql_string(parquet)})"
         described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
         schema = {str(row[0]): str(row[1]) for row in described}
         counted = con.execute(f"SELECT count(*), sum(hash(t))::VARCHAR FROM {source} t").fetchall()
@@ -157,8 +158,6 @@ def open_sources(
     Raises:
         SourceError: there are no sources, or one cannot be registered.
     """
-    import duckdb
-
     from conveyor.data.sources import build_source
 
     if not sources:
@@ -166,8 +165,7 @@ def open_sources(
     built = {
         name: build_source(name, cfg, project_root=project_root) for name, cfg in sources.items()
     }
-    (workdir / "duckdb-tmp").mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"temp_directory": str(workdir / "duckdb-tmp")})
+    con = connect(workdir)
     try:
         for source in built.values():
             source.register(con, workdir)
@@ -185,7 +183,7 @@ def dataset_query(dataset: DatasetSpec | None, names: list[str]) -> str:
         raise SourceError(
             f"several sources ({', '.join(names)}) need a `dataset.query` to join them"
         )
-    return f"SELECT * FROM {_identifier(names[0])}"
+    return f"SELECT * FROM {quote_identifier(names[0])}"
 
 
 def _what(built: Mapping[str, BaseSource[Any]], dataset: DatasetSpec | None) -> str:
@@ -242,11 +240,3 @@ def _check_schema(store: MetadataStore, name: str, schema: Mapping[str, str]) ->
         f"{'; '.join(changes)}. If this is intended, set `dataset.on_schema_change: allow` "
         "(or pass --allow-schema-change) and run again; otherwise fix the source"
     )
-
-
-def _literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from conveyor.data._duckdb import quote_identifier as quote
 from conveyor.data.profiling._profile import ColumnProfile, parquet_views, profile_relation
-from conveyor.data.profiling._types import json_value, quote
+from conveyor.data.profiling._types import json_value
 from conveyor.errors import SourceError
 
 if TYPE_CHECKING:

@@ -20,7 +20,9 @@ from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from conveyor.data.profiling._types import Kind, json_value, kind_of, quote
+from conveyor.data._duckdb import connect
+from conveyor.data._duckdb import quote_identifier as quote
+from conveyor.data.profiling._types import Kind, json_value, kind_of
 from conveyor.errors import SourceError
 
 if TYPE_CHECKING:
@@ -177,7 +179,7 @@ def parquet_views(paths: Mapping[str, Path], *, action: str) -> duckdb.DuckDBPyC
     """
     import duckdb
 
-    con = duckdb.connect()
+    con = connect()
     try:
         con.execute("SET enable_progress_bar = false")
         for name, path in paths.items():

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Final, Literal
 
-__all__ = ["Kind", "json_value", "kind_of", "quote"]
+__all__ = ["Kind", "json_value", "kind_of"]
 
 Kind = Literal["int", "float", "str", "bool", "date", "datetime"]
 """The logical kinds of ``schema:`` (see :class:`conveyor.spec.ColumnType`)."""
@@ -61,11 +61,6 @@ def kind_of(duckdb_type: str) -> Kind | None:
     if duckdb_type.startswith("ENUM("):
         return "str"
     return None
-
-
-def quote(identifier: str) -> str:
-    """``identifier`` as a DuckDB quoted identifier (safe for any name)."""
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def json_value(value: Any) -> Any:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from conveyor.data._duckdb import quote_identifier, sql_string
 from conveyor.data.sources._redact import redact_config
 
 if TYPE_CHECKING:
@@ -84,13 +85,3 @@ class BaseSource(ABC, Generic[ConfigT]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
-
-
-def quote_identifier(name: str) -> str:
-    """``name`` as a double-quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_string(text: str | Path) -> str:
-    """``text`` as a single-quoted SQL string literal."""
-    return "'" + str(text).replace("'", "''") + "'"

@@ -10,32 +10,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conveyor.data._duckdb import connect, sql_string
+from conveyor.data._duckdb import quote_identifier as quote
+
 if TYPE_CHECKING:
     import duckdb
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["DuplicateRows", "open_dataset", "quote"]
+__all__ = ["DuplicateRows", "open_dataset"]
 
 _STREAM_ROWS = 65_536
 
 
-def quote(identifier: str) -> str:
-    """``identifier`` as a DuckDB quoted identifier (``a"b`` → ``"a""b"``)."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def open_dataset(parquet: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection where ``dataset`` is a view over ``parquet``."""
-    import duckdb
-
-    con = duckdb.connect()
+    con = connect(parquet.parent)
     con.execute(
-        f"create view dataset as select * from read_parquet({_literal(str(parquet))})"
+        f"create view dataset as select * from read_parquet({sql_string(parquet)})"
     )  # a view's definition cannot take a bound parameter
     return con
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from conveyor.data.validation._duckdb import quote
+from conveyor.data._duckdb import quote_identifier as quote
 from conveyor.data.validation._results import CheckResult, json_safe
 from conveyor.errors import DataValidationError
 from conveyor.spec import format_duration
