@@ -28,6 +28,10 @@ def summarize(ctx):
     gate = os.environ.get("BLOCK_MARKER")
     if gate:
         pathlib.Path(gate).write_text("started")
+        if os.environ.get("BLOCK_WITH") == "duckdb":  # minutes of native code
+            import duckdb
+            query = "select count(*) from range(20000000000) t where hash(t.range) % 7 = 3"
+            duckdb.sql(query).fetchall()
         time.sleep(120)
     rows = json.loads(ctx.inputs["rows"].read_text())
     return {"summary": json.dumps({"rows": len(rows)})}
@@ -52,9 +56,11 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def start_blocked_run(project: Path, tmp_path: Path) -> subprocess.Popen[str]:
+def start_blocked_run(
+    project: Path, tmp_path: Path, blocker: str = "sleep"
+) -> subprocess.Popen[str]:
     marker = tmp_path / "started"
-    proc = conveyor(project, "run", env={"BLOCK_MARKER": str(marker)})
+    proc = conveyor(project, "run", env={"BLOCK_MARKER": str(marker), "BLOCK_WITH": blocker})
     deadline = time.monotonic() + 60
     while not marker.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -90,13 +96,16 @@ def test_sigkill_then_resume_finishes_without_redoing_work(project: Path, tmp_pa
     assert (project / "load_calls.txt").read_text() == "x\n"  # load ran once, before the kill
 
 
+@pytest.mark.parametrize("blocker", ["sleep", "duckdb"])
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_marks_the_run_interrupted(
-    project: Path, tmp_path: Path, signum: signal.Signals
+    project: Path, tmp_path: Path, signum: signal.Signals, blocker: str
 ) -> None:
-    proc = start_blocked_run(project, tmp_path)
+    """Also inside native code (a DuckDB query), which reports the signal as its own error."""
+    proc = start_blocked_run(project, tmp_path, blocker)
+    time.sleep(0.5)  # let the DuckDB query get going
     proc.send_signal(signum)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=30)  # promptly: the query alone would take minutes
     assert proc.returncode == 1, out + err
     assert "interrupted; continue it with `conveyor run --resume`" in err
     assert "Traceback" not in err

@@ -118,7 +118,7 @@ class Runner:
                 actor=self.actor, action="run.start", target=f"run:{run.id}", reason="manual"
             )
         self.reporter.run_started(run, self.pipeline.order, resumed=resume)
-        with _heartbeat(self.store, run.id, self.heartbeat_s), _sigterm_as_interrupt():
+        with _heartbeat(self.store, run.id, self.heartbeat_s), _signals_as_interrupt():
             try:
                 self._execute(run, previous, force=force)
             except KeyboardInterrupt:
@@ -280,7 +280,14 @@ class Runner:
             )
             self.reporter.step_started(step.name, attempt)
             try:
-                produced = self._attempt(run.id, step, planned, attempt)
+                try:
+                    produced = self._attempt(run.id, step, planned, attempt)
+                except Exception as err:
+                    # Native code (DuckDB, ...) turns a signal into its own error, e.g.
+                    # RuntimeError('Query interrupted'): it is still an interruption.
+                    if _INTERRUPTS.requested:
+                        raise KeyboardInterrupt from err
+                    raise
             except KeyboardInterrupt:
                 with _ignore_sigint():
                     self._record(
@@ -451,21 +458,40 @@ def _heartbeat(store: MetadataStore, run_id: str, every_s: float) -> Iterator[No
         thread.join()
 
 
+class _InterruptState:
+    """Whether Ctrl-C or SIGTERM arrived during the current run (read by the step loop)."""
+
+    requested = False
+
+
+_INTERRUPTS = _InterruptState()
+
+
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so `kill` also leaves the run marked interrupted."""
+def _signals_as_interrupt() -> Iterator[None]:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt promptly and are remembered.
+
+    Python's default SIGINT handler only sets a flag that native code may not look at until a
+    long query ends; a Python-level handler is called from the checks native libraries make
+    (DuckDB aborts its query at once). Remembering the request lets the step loop tell an
+    interruption from a failure when native code re-raises it as its own error.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        _INTERRUPTS.requested = True
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    _INTERRUPTS.requested = False
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        _INTERRUPTS.requested = False
 
 
 @contextmanager
