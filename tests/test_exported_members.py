@@ -79,6 +79,7 @@ EXPECTED = {
         "SpecError",
         "StepFailedError",
         "StoreError",
+        "TrainingError",
     },
     "conveyor.pipeline": {
         "Pipeline",
@@ -173,6 +174,26 @@ EXPECTED = {
         "StepStatus",
         "UNSET",
         "Unset",
+    },
+    "conveyor.train.algorithms": {
+        "BaseAlgorithm",
+        "LightGBMAlgorithm",
+        "OnIteration",
+        "SklearnAlgorithm",
+        "build_algorithm",
+    },
+    "conveyor.train.evaluation": {
+        "ECE_BINS",
+        "EXTRA_METRICS",
+        "Evaluation",
+        "GateCheck",
+        "GateResult",
+        "MetricValue",
+        "NO_CHAMPION",
+        "check_gates",
+        "compare_paired",
+        "evaluate",
+        "known_metrics",
     },
 }
 

@@ -1,10 +1,12 @@
-"""`conveyor --help` and `import conveyor` stay fast: no heavy library is imported for them."""
+"""`conveyor --help` and `import conveyor...` stay fast: heavy libraries load only when used."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import time
+
+import pytest
 
 HEAVY = [
     "mlflow",
@@ -16,28 +18,61 @@ HEAVY = [
     "xgboost",
     "pandas",
     "numpy",
+    "scipy",
     "duckdb",
     "pyarrow",
-    "sqlalchemy",
-    "alembic",
+    "pandera",
+    "httpx",
 ]
 
-PROBE = """
+CLI_PROBE = """
 import sys
 from conveyor.cli import app
 from typer.testing import CliRunner
 result = CliRunner().invoke(app, ["--help"])
 assert result.exit_code == 0, result.output
 import conveyor, conveyor.errors, conveyor.workspace
+heavy = set(sys.argv[1].split(",")) | {"sqlalchemy", "alembic"}
+print(",".join(sorted({m.split(".")[0] for m in sys.modules} & heavy)))
+"""
+
+MODULE_PROBE = """
+import importlib, sys
+importlib.import_module(sys.argv[2])
 print(",".join(sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[1].split(",")))))
 """
 
+LIBRARY_PACKAGES = [
+    "conveyor.artifacts",
+    "conveyor.data",
+    "conveyor.data.profiling",
+    "conveyor.data.sources",
+    "conveyor.data.validation",
+    "conveyor.pipeline",
+    "conveyor.spec",
+    "conveyor.store",
+    "conveyor.train.algorithms",
+    "conveyor.train.evaluation",
+]
+
+
+def loaded(probe: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", probe, ",".join(HEAVY), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
 
 def test_help_imports_no_heavy_library() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, ",".join(HEAVY)], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == ""
+    assert loaded(CLI_PROBE) == ""
+
+
+@pytest.mark.parametrize("package", LIBRARY_PACKAGES)
+def test_importing_a_package_loads_no_heavy_library(package: str) -> None:
+    assert loaded(MODULE_PROBE, package) == ""
 
 
 def test_help_runs_well_under_a_second() -> None:

@@ -18,6 +18,7 @@ ConveyorError
 ├── ArtifactError             the artifact store failed
 │   ├── ArtifactNotFoundError     no artifact with that digest
 │   └── ArtifactCorruptedError    stored bytes do not match their sha256
+├── TrainingError             the data or settings cannot train a model (target, split, algorithm)
 └── PipelineError             the pipeline definition is invalid (cycle, unknown input, ...)
     ├── StepFailedError           a step raised; the run can be resumed
     ├── RunInterruptedError       the run was interrupted (Ctrl-C, SIGTERM)
@@ -45,6 +46,7 @@ __all__ = [
     "SpecError",
     "StepFailedError",
     "StoreError",
+    "TrainingError",
 ]
 
 
@@ -102,6 +104,10 @@ class ArtifactNotFoundError(ArtifactError):
 
 class ArtifactCorruptedError(ArtifactError):
     """The stored bytes of an artifact do not match their sha256 digest."""
+
+
+class TrainingError(ConveyorError):
+    """The data or the model settings cannot train a model: missing target, bad split, ..."""
 
 
 class PipelineError(ConveyorError):

@@ -106,8 +106,10 @@ def test_interrupt_marks_the_run_interrupted(
     time.sleep(0.5)  # let the DuckDB query get going
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)  # promptly: the query alone would take minutes
-    assert proc.returncode == 1, out + err
-    assert "interrupted; continue it with `conveyor run --resume`" in err
+    # Exit 1 after the normal path; 130 when native code ignored the signal and the watchdog
+    # recorded the interruption after its grace period. Either way the store says interrupted.
+    assert proc.returncode in (1, 130), out + err
+    assert "continue it with `conveyor run --resume`" in err
     assert "Traceback" not in err
 
     store, run_id = only_run(project)

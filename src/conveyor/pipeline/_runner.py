@@ -6,7 +6,6 @@ import getpass
 import glob
 import os
 import shutil
-import signal
 import socket
 import tempfile
 import threading
@@ -16,8 +15,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from types import FrameType
 
 from conveyor.artifacts import ArtifactStore
 from conveyor.digests import digest_file, digest_json
@@ -32,6 +31,7 @@ from conveyor.errors import (
 from conveyor.pipeline._events import RunReporter
 from conveyor.pipeline._graph import Pipeline
 from conveyor.pipeline._hashing import cache_key, code_version
+from conveyor.pipeline._interrupts import ignore_signals, interrupt_requested, signals_as_interrupt
 from conveyor.pipeline._liveness import HEARTBEAT_S, is_alive, reap_stale_runs
 from conveyor.pipeline._step import Step, StepContext
 from conveyor.store import MetadataStore, RunRecord, RunStatus, StepRunRecord, StepStatus
@@ -89,6 +89,7 @@ class Runner:
         self.reporter = reporter or RunReporter()
         self.actor = actor or _current_user()
         self.heartbeat_s = heartbeat_s
+        self._current: str | None = None  # the step being executed, for the interrupt watchdog
 
     def run(self, *, resume: bool = False, force: bool = False) -> RunResult:
         """Run the pipeline, or resume the latest failed or interrupted run.
@@ -118,17 +119,18 @@ class Runner:
                 actor=self.actor, action="run.start", target=f"run:{run.id}", reason="manual"
             )
         self.reporter.run_started(run, self.pipeline.order, resumed=resume)
-        with _heartbeat(self.store, run.id, self.heartbeat_s), _signals_as_interrupt():
+        stuck = partial(self._record_stuck, run.id)
+        with _heartbeat(self.store, run.id, self.heartbeat_s), signals_as_interrupt(stuck):
             try:
                 self._execute(run, previous, force=force)
             except KeyboardInterrupt:
-                with _ignore_sigint():
+                with ignore_signals():
                     run = self._finish(run.id, RunStatus.INTERRUPTED, "interrupted by the user")
                 raise RunInterruptedError(
                     f"run {run.id[:8]} was interrupted; continue it with `conveyor run --resume`"
                 ) from None
             except StepFailedError as err:
-                with _ignore_sigint():
+                with ignore_signals():
                     run = self._finish(run.id, RunStatus.FAILED, str(err))
                 raise
         run = self._finish(run.id, RunStatus.SUCCEEDED, None)
@@ -278,6 +280,7 @@ class Runner:
                 attempts=attempt,
                 started_at=datetime.now(UTC),
             )
+            self._current = step.name
             self.reporter.step_started(step.name, attempt)
             try:
                 try:
@@ -285,11 +288,11 @@ class Runner:
                 except Exception as err:
                     # Native code (DuckDB, ...) turns a signal into its own error, e.g.
                     # RuntimeError('Query interrupted'): it is still an interruption.
-                    if _INTERRUPTS.requested:
+                    if interrupt_requested():
                         raise KeyboardInterrupt from err
                     raise
             except KeyboardInterrupt:
-                with _ignore_sigint():
+                with ignore_signals():
                     self._record(
                         run.id,
                         step.name,
@@ -398,6 +401,18 @@ class Runner:
         if status is not StepStatus.RUNNING:
             self.reporter.step_finished(record)
 
+    def _record_stuck(self, run_id: str) -> None:
+        """Mark the step and the run interrupted from the watchdog thread (main thread stuck)."""
+        if self._current is not None:
+            self.store.upsert_step_run(
+                run_id,
+                self._current,
+                status=StepStatus.INTERRUPTED,
+                error="interrupted",
+                finished_at=datetime.now(UTC),
+            )
+        self._finish(run_id, RunStatus.INTERRUPTED, "interrupted by the user")
+
     def _finish(self, run_id: str, status: RunStatus, error: str | None) -> RunRecord:
         run = self.store.update_run(
             run_id, status=status, error=error, finished_at=datetime.now(UTC)
@@ -456,52 +471,3 @@ def _heartbeat(store: MetadataStore, run_id: str, every_s: float) -> Iterator[No
     finally:
         stop.set()
         thread.join()
-
-
-class _InterruptState:
-    """Whether Ctrl-C or SIGTERM arrived during the current run (read by the step loop)."""
-
-    requested = False
-
-
-_INTERRUPTS = _InterruptState()
-
-
-@contextmanager
-def _signals_as_interrupt() -> Iterator[None]:
-    """Ctrl-C and SIGTERM raise KeyboardInterrupt promptly and are remembered.
-
-    Python's default SIGINT handler only sets a flag that native code may not look at until a
-    long query ends; a Python-level handler is called from the checks native libraries make
-    (DuckDB aborts its query at once). Remembering the request lets the step loop tell an
-    interruption from a failure when native code re-raises it as its own error.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        _INTERRUPTS.requested = True
-        raise KeyboardInterrupt
-
-    _INTERRUPTS.requested = False
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-        _INTERRUPTS.requested = False
-
-
-@contextmanager
-def _ignore_sigint() -> Iterator[None]:
-    """Let the bookkeeping after an interrupt finish even if Ctrl-C is pressed again."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

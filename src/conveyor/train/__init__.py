@@ -1,0 +1,1 @@
+"""Training: datasets for models, splits, algorithm adapters (scikit-learn, LightGBM)."""
