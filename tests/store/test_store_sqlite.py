@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from conveyor.store import MetadataStore
 from conveyor.store._engine import build_engine
@@ -23,6 +25,34 @@ def test_connections_use_wal_busy_timeout_and_foreign_keys(
     finally:
         engine.dispose()
     assert pragmas == {"journal_mode": "wal", "busy_timeout": 30_000, "foreign_keys": 1}
+
+
+def test_switching_to_wal_waits_for_another_process_initialising_the_file(
+    backend_url: Callable[..., str],
+) -> None:
+    # SQLite fails the WAL switch at once, without the busy handler, while another connection
+    # holds the write lock of a file still in rollback-journal mode (first use by several
+    # processes at the same moment): the engine must wait, not fail with "database is locked".
+    url = backend_url("sqlite", fresh=True)
+    path = Path(url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE held (x)")
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    release.start()
+    engine = build_engine(url)
+    try:
+        started = time.monotonic()
+        with engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        waited = time.monotonic() - started
+    finally:
+        release.join()
+        engine.dispose()
+        other.close()
+    assert mode == "wal"
+    assert waited >= 0.2
 
 
 def test_readers_do_not_wait_for_a_writer(backend_url: Callable[..., str]) -> None:
