@@ -49,10 +49,16 @@ LIBRARY_PACKAGES = [
     "conveyor.data.sources",
     "conveyor.data.validation",
     "conveyor.pipeline",
+    "conveyor.registry",
+    "conveyor.serving",
     "conveyor.spec",
     "conveyor.store",
     "conveyor.train.algorithms",
     "conveyor.train.evaluation",
+    "conveyor.train.onnx",
+    "conveyor.train.report",
+    "conveyor.train.steps",
+    "conveyor.train.tuning",
 ]
 
 

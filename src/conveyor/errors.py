@@ -19,6 +19,11 @@ ConveyorError
 │   ├── ArtifactNotFoundError     no artifact with that digest
 │   └── ArtifactCorruptedError    stored bytes do not match their sha256
 ├── TrainingError             the data or settings cannot train a model (target, split, algorithm)
+├── GateFailedError           a trained model failed its gate; nothing was registered
+├── TrackingError             the MLflow tracking server is unreachable or refused a request
+├── RegistryError             the model registry cannot do it (no champion, ...)
+│   ├── ModelVersionNotFoundError no model version with that number or alias
+│   └── ModelChecksumError        a model file's sha256 differs from its registry tag
 └── PipelineError             the pipeline definition is invalid (cycle, unknown input, ...)
     ├── StepFailedError           a step raised; the run can be resumed
     ├── RunInterruptedError       the run was interrupted (Ctrl-C, SIGTERM)
@@ -35,17 +40,22 @@ __all__ = [
     "ConflictError",
     "ConveyorError",
     "DataValidationError",
+    "GateFailedError",
     "MigrationError",
+    "ModelChecksumError",
+    "ModelVersionNotFoundError",
     "NothingToResumeError",
     "PipelineError",
     "ProjectError",
     "RecordNotFoundError",
+    "RegistryError",
     "RunInterruptedError",
     "SettingsError",
     "SourceError",
     "SpecError",
     "StepFailedError",
     "StoreError",
+    "TrackingError",
     "TrainingError",
 ]
 
@@ -108,6 +118,26 @@ class ArtifactCorruptedError(ArtifactError):
 
 class TrainingError(ConveyorError):
     """The data or the model settings cannot train a model: missing target, bad split, ..."""
+
+
+class GateFailedError(ConveyorError):
+    """A trained model failed its quality gate; nothing was registered."""
+
+
+class TrackingError(ConveyorError):
+    """The MLflow tracking server cannot be reached or refused a request."""
+
+
+class RegistryError(ConveyorError):
+    """The model registry cannot do what was asked: unknown version, no champion, ..."""
+
+
+class ModelVersionNotFoundError(RegistryError):
+    """No registered model version with the requested number or alias exists."""
+
+
+class ModelChecksumError(RegistryError):
+    """A model file's sha256 does not match the one its registry entry records."""
 
 
 class PipelineError(ConveyorError):

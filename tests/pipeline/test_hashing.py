@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -74,3 +76,29 @@ def test_constant_and_class_method_changes_invalidate(tmp_path: Path) -> None:
 def test_explicit_version_bump(tmp_path: Path) -> None:
     module = load(tmp_path, BASE)
     assert code_version(module.step_a) != code_version(module.step_a, "2")
+
+
+def test_set_constants_hash_the_same_in_every_process(tmp_path: Path) -> None:
+    # Set iteration order follows string hashes, which each Python process randomises; the
+    # version must not, or a cached step would re-run in the next process.
+    (tmp_path / "setconst.py").write_text(
+        "NAMES = frozenset({'alpha', 'beta', 'gamma', 'delta', 'epsilon'})\n"
+        "PAIR = (frozenset({'x', 'y', 'z'}),)\n"
+        "def step(ctx):\n    return NAMES, PAIR\n"
+    )
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import setconst;"
+        "from conveyor.pipeline._hashing import code_version;"
+        "print(code_version(setconst.step))"
+    )
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", probe, str(tmp_path)],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(seen) == 1

@@ -167,7 +167,7 @@ def test_tune_metric_must_suit_the_task(problems: Problems) -> None:
     assert problems(text)[1:] == [
         "  line 5: model.tune.metric: unknown metric 'rsme' for task binary_classification; "
         "expected one of 'roc_auc', 'pr_auc', 'accuracy', 'balanced_accuracy', 'f1', "
-        "'precision', 'recall', 'log_loss', 'brier'"
+        "'precision', 'recall', 'log_loss', 'brier', 'ece'"
     ]
     text = MODEL.replace("binary_classification", "regression") + (
         "  tune: {metric: rsme, direction: maximize, space: {a: {type: int, low: 1, high: 2}}}\n"
@@ -230,10 +230,10 @@ def test_gate_metrics_must_suit_the_task(problems: Problems) -> None:
         "  line 6: gate.min.log_loss: log_loss is better when lower; put it under max:",
         "  line 6: gate.min.roc_acu: unknown metric 'roc_acu' for task binary_classification; "
         "expected one of 'roc_auc', 'pr_auc', 'accuracy', 'balanced_accuracy', 'f1', "
-        "'precision', 'recall', 'log_loss', 'brier'; did you mean 'roc_auc'?",
+        "'precision', 'recall', 'log_loss', 'brier', 'ece'; did you mean 'roc_auc'?",
         "  line 7: gate.vs_champion.metric: unknown metric 'rmse' for task binary_classification; "
         "expected one of 'roc_auc', 'pr_auc', 'accuracy', 'balanced_accuracy', 'f1', "
-        "'precision', 'recall', 'log_loss', 'brier'",
+        "'precision', 'recall', 'log_loss', 'brier', 'ece'",
     ]
 
 

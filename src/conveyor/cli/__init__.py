@@ -1,13 +1,17 @@
 """The `conveyor` command: thin Typer sub-apps that parse, call the library and render."""
 
-from conveyor.cli import data, demo, project, run, runs
+from conveyor.cli import data, demo, lineage, models, project, run, runs, serve, tune
 from conveyor.cli._app import app
 
 app.add_typer(project.app)
 app.add_typer(run.app)
+app.add_typer(tune.app)
 app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
+app.add_typer(models.app, name="models")
+app.add_typer(lineage.app)
 app.add_typer(demo.app)
+app.add_typer(serve.app)
 
 __all__ = ["app", "main"]
 

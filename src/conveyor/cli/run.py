@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,14 +25,23 @@ def run(
     ] = False,
 ) -> None:
     """Run the pipeline; unchanged steps are skipped, a failed run can be resumed."""
+    execute(state(ctx).project, resume=resume, force=force)
+
+
+def execute(
+    project: Path | None, *, resume: bool = False, force: bool = False, until: str | None = None
+) -> None:
+    """Run the project's pipeline (only up to the step ``until`` if given) and show the result."""
     from conveyor.cli._progress import RichReporter
     from conveyor.cli.runs import render_steps
     from conveyor.pipeline import Runner, pipeline_from_spec
     from conveyor.session import Session
 
-    with Session.open(state(ctx).project) as session:
+    with Session.open(project) as session:
         loaded = session.require_spec()
         pipeline = pipeline_from_spec(loaded, session.project.root)
+        if until is not None:
+            pipeline = pipeline.upto(until)
         runner = Runner(
             pipeline,
             store=session.store,

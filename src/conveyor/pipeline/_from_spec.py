@@ -17,13 +17,15 @@ __all__ = ["pipeline_from_spec"]
 def pipeline_from_spec(loaded: LoadedSpec, project_root: Path) -> Pipeline:
     """The spec's ``steps:`` as a :class:`Pipeline`; functions are imported from the project.
 
-    Built-in steps (``ingest`` and ``validate`` when there are ``sources:``; training and more
-    in later stages) come first, then the custom steps, which may take their outputs as inputs.
+    Built-in steps (``ingest`` and ``validate`` when there are ``sources:``; with ``model:``
+    also ``tune``, ``train``, ``evaluate`` and ``register``) come first, then the custom
+    steps, which may take their outputs as inputs.
 
     Raises:
         PipelineError: a step function cannot be imported, or the graph is invalid.
     """
     from conveyor.data import builtin_steps
+    from conveyor.train.steps import model_steps
 
     spec = loaded.spec
     custom = [
@@ -41,4 +43,4 @@ def pipeline_from_spec(loaded: LoadedSpec, project_root: Path) -> Pipeline:
         )
         for name, step in spec.steps.items()
     ]
-    return Pipeline([*builtin_steps(loaded, project_root), *custom])
+    return Pipeline([*builtin_steps(loaded, project_root), *model_steps(loaded), *custom])

@@ -67,6 +67,24 @@ class Pipeline:
     def __getitem__(self, name: str) -> Step:
         return self._steps[name]
 
+    def upto(self, name: str) -> Pipeline:
+        """The sub-pipeline that runs ``name``: the step and everything upstream of it.
+
+        Raises:
+            PipelineError: no step is called ``name``.
+        """
+        if name not in self._steps:
+            known = ", ".join(self._order) or "none"
+            raise PipelineError(f"the pipeline has no step {name!r} (steps: {known})")
+        wanted: set[str] = set()
+        pending = [name]
+        while pending:
+            current = pending.pop()
+            if current not in wanted:
+                wanted.add(current)
+                pending.extend(self._steps[current].upstream())
+        return Pipeline(self._steps[n] for n in self._order if n in wanted)
+
     @property
     def order(self) -> list[str]:
         return list(self._order)

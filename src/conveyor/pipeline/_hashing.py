@@ -35,8 +35,19 @@ def code_version(fn: Callable[..., Any], explicit: str | None = None) -> str:
             if (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == home:
                 pending.append(value)
             elif isinstance(value, int | float | str | bytes | bool | tuple | frozenset):
-                parts.add(f"{name} = {value!r}")
+                parts.add(f"{name} = {_stable_repr(value)}")
     return digest_json({"code": sorted(parts), "version": explicit})[:16]
+
+
+def _stable_repr(value: Any) -> str:
+    """``repr`` that is the same in every process: sets are sorted (their iteration order
+    depends on string hashing, which Python randomises per process)."""
+    if isinstance(value, frozenset):
+        return "frozenset({" + ", ".join(sorted(_stable_repr(v) for v in value)) + "})"
+    if isinstance(value, tuple):
+        inner = ", ".join(_stable_repr(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return repr(value)
 
 
 def _source(obj: Any) -> str:

@@ -42,6 +42,7 @@ TASK_METRICS: Final[Mapping[Task, Mapping[str, Direction]]] = MappingProxyType(
                 "recall": _MAX,
                 "log_loss": _MIN,
                 "brier": _MIN,
+                "ece": _MIN,
             }
         ),
         Task.multiclass_classification: MappingProxyType(
@@ -52,6 +53,7 @@ TASK_METRICS: Final[Mapping[Task, Mapping[str, Direction]]] = MappingProxyType(
                 "f1_weighted": _MAX,
                 "roc_auc_ovr": _MAX,
                 "log_loss": _MIN,
+                "ece": _MIN,
             }
         ),
         Task.regression: MappingProxyType(

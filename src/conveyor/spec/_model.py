@@ -54,10 +54,11 @@ class SplitMethod(StrEnum):
 class SplitSpec(SpecModel):
     """How the dataset is split for training, tuning and evaluation."""
 
-    method: SplitMethod = Field(
-        SplitMethod.random,
+    method: SplitMethod | None = Field(
+        None,
         description="'random' (stratified for classification), 'time' (test on the latest rows) "
-        "or 'group' (no group appears in both parts).",
+        "or 'group' (no group appears in both parts). Default: 'time' when the dataset has a "
+        "time column, else 'random'.",
     )
     test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of rows held out for test.")
     validation_fraction: float = Field(
@@ -107,6 +108,10 @@ class ModelSpec(SpecModel):
     slices: list[str] = Field(
         default_factory=list,
         description="Columns whose values are evaluated separately (per-slice metrics).",
+    )
+    intended_use: str = Field(
+        "",
+        description="What the model is for and what it must not be used for (model card).",
     )
 
     @field_validator("algorithm")

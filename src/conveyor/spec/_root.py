@@ -21,7 +21,7 @@ from conveyor.spec._model import ModelSpec, SplitMethod
 from conveyor.spec._monitor import MonitorSpec
 from conveyor.spec._settings import SettingsSpec
 from conveyor.spec._sources import Source
-from conveyor.spec._steps import BUILTIN_STEPS, StepSpec, step_problems
+from conveyor.spec._steps import BUILTIN_STEPS, MODEL_STEPS, StepSpec, step_problems
 
 __all__ = ["Spec"]
 
@@ -142,7 +142,16 @@ class Spec(SpecModel):
     @field_validator("steps")
     @classmethod
     def _step_graph(cls, steps: dict[str, StepSpec], info: ValidationInfo) -> Any:
-        builtin = BUILTIN_STEPS if info.data.get("sources") else {}
+        builtin: dict[str, tuple[str, ...]] = {}
+        if info.data.get("sources"):
+            builtin.update(BUILTIN_STEPS)
+            model = info.data.get("model")
+            if model is not None:
+                builtin.update(
+                    (name, outputs)
+                    for name, outputs in MODEL_STEPS.items()
+                    if name != "tune" or model.tune is not None
+                )
         problems: list[tuple[RelPath, str]] = step_problems(steps, builtin)
         raise_problems(problems)
         return steps

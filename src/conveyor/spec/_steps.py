@@ -21,7 +21,7 @@ from conveyor.spec._base import (
     problems_error,
 )
 
-__all__ = ["StepSpec", "step_problems"]
+__all__ = ["BUILTIN_STEPS", "MODEL_STEPS", "StepSpec", "step_problems"]
 
 _MODULE_RUN: Final = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 _FILE_RUN: Final = re.compile(r"^[^:]+\.py:[A-Za-z_]\w*$")
@@ -103,6 +103,15 @@ class StepSpec(SpecModel):
 BUILTIN_STEPS: Mapping[str, tuple[str, ...]] = {
     "ingest": ("snapshot", "version"),
     "validate": ("dataset", "report"),
+}
+
+#: The built-in steps a spec with ``sources:`` and ``model:`` gets besides ``BUILTIN_STEPS``
+#: (``tune`` only with ``model.tune``).
+MODEL_STEPS: Mapping[str, tuple[str, ...]] = {
+    "tune": ("best_params",),
+    "train": ("model", "training"),
+    "evaluate": ("evaluation",),
+    "register": ("version",),
 }
 
 

@@ -28,7 +28,7 @@ def _check_range(low: float, high: float, log: bool, step: float | None) -> None
         problems.append((("low",), f"low ({low:g}) must be less than high ({high:g})"))
     if log and low <= 0:
         problems.append((("low",), f"low ({low:g}) must be greater than 0 when log is true"))
-    if log and step not in (None, 1):
+    if log and step is not None:
         problems.append((("step",), "step cannot be combined with log: true"))
     raise_problems(problems)
 
@@ -59,7 +59,8 @@ class IntParam(SpecModel):
 
     @model_validator(mode="after")
     def _valid_range(self) -> Self:
-        _check_range(self.low, self.high, self.log, self.step)
+        # step 1 is the default, so it only conflicts with log when set to something else.
+        _check_range(self.low, self.high, self.log, None if self.step == 1 else self.step)
         return self
 
 
@@ -103,6 +104,15 @@ class TuneSpec(SpecModel):
         None,
         description="Optuna RDB storage URL shared by tuning workers on several machines "
         "(default: settings.db_url).",
+    )
+    cv_folds: int = Field(
+        1,
+        ge=1,
+        le=20,
+        description="Folds per trial. 1 scores each trial on the split's validation part; "
+        "K > 1 averages K folds over the train and validation parts (forward-chaining folds "
+        "for time splits, stratified for classification, grouped for group splits). "
+        "The test part is never used for tuning.",
     )
     space: dict[str, ParamSpace] = Field(
         min_length=1, description="Search space: hyperparameter name -> range or choices."

@@ -47,6 +47,9 @@ def split(frame: TrainingFrame, spec: SplitSpec, *, task: Task) -> Split:
             split without a time column or with missing times; missing group values.
     """
     n = len(frame)
+    if spec.method is None:  # the default: by time when the dataset has a time column
+        method = SplitMethod.time if frame.time is not None else SplitMethod.random
+        spec = spec.model_copy(update={"method": method})
     if spec.method is SplitMethod.time:
         return _time_split(frame, spec)
     if spec.method is SplitMethod.group:

@@ -315,7 +315,6 @@ def test_multiclass_string_labels_keep_sorted_class_order() -> None:
         ("sklearn:no_such_package.Model", Task.regression, "cannot import"),
         ("sklearn:sklearn.linear_model.LogisticRegression", Task.regression, "not a regressor"),
         ("sklearn:sklearn.linear_model.Ridge", Task.binary_classification, "not a classifier"),
-        ("xgboost", Task.regression, "not available in this version"),
     ],
 )
 def test_bad_algorithms_are_explained(algorithm: str, task: Task, message: str) -> None:

@@ -63,7 +63,7 @@ def test_full_sample_values_equal_sklearn(case: str, request: pytest.FixtureRequ
     evaluation = evaluate(task, holdout.y, y_pred=holdout.pred, y_score=holdout.score)
     classes = list(getattr(holdout.model, "classes_", []))
     assert set(TASK_METRICS[task]) <= set(evaluation.metrics)  # every spec metric is computed
-    for name in TASK_METRICS[task]:
+    for name in (m for m in TASK_METRICS[task] if m != "ece"):  # ece: own test below
         expected = _sklearn(task, name, holdout.y, holdout.pred, holdout.score, classes)
         assert evaluation.metric(name).value == pytest.approx(expected, rel=1e-12), name
 
@@ -80,7 +80,7 @@ def test_vectorised_resamples_equal_sklearn_on_the_drawn_rows(
     rows = [rng.integers(0, n, n) for _ in range(3)]
     counts = np.stack([np.bincount(r, minlength=n) for r in rows]).astype(np.float64)
     classes = list(getattr(holdout.model, "classes_", []))
-    for name in TASK_METRICS[task]:
+    for name in (m for m in TASK_METRICS[task] if m != "ece"):  # ece: own test below
         batch = MEASURES[name].batch(prepared, counts)
         ones = MEASURES[name].batch(prepared, np.ones((1, n)))
         full = _sklearn(task, name, holdout.y, holdout.pred, holdout.score, classes)

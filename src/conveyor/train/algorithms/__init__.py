@@ -9,11 +9,15 @@ from conveyor.train.algorithms._base import BaseAlgorithm, OnIteration
 from conveyor.train.algorithms._build import build_algorithm
 from conveyor.train.algorithms._lightgbm import LightGBMAlgorithm
 from conveyor.train.algorithms._sklearn import SklearnAlgorithm
+from conveyor.train.algorithms._torch import TorchMLPAlgorithm
+from conveyor.train.algorithms._xgboost import XGBoostAlgorithm
 
 __all__ = [
     "BaseAlgorithm",
     "LightGBMAlgorithm",
     "OnIteration",
     "SklearnAlgorithm",
+    "TorchMLPAlgorithm",
+    "XGBoostAlgorithm",
     "build_algorithm",
 ]

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-__all__ = ["MANIFEST", "BaseAlgorithm", "OnIteration"]
+__all__ = ["MANIFEST", "BaseAlgorithm", "OnIteration", "pop_aliases", "set_estimator_threads"]
 
 OnIteration = Callable[[int, dict[str, float]], None]
 """Called after each boosting round / epoch with its 0-based index and validation metrics."""
@@ -262,6 +262,26 @@ class BaseAlgorithm(ABC):
     @abstractmethod
     def _from_manifest(cls, manifest: Mapping[str, Any]) -> BaseAlgorithm:
         """An unfitted adapter with the manifest's parameters."""
+
+
+def pop_aliases(params: dict[str, Any], aliases: tuple[str, ...], default: Any) -> Any:
+    """Remove every name in ``aliases`` from ``params``; the value of the last one present,
+    else ``default`` (a library's several names for one setting, e.g. its thread count)."""
+    value = default
+    for alias in aliases:
+        if alias in params:
+            value = params.pop(alias)
+    return value
+
+
+def set_estimator_threads(model: BaseAlgorithm, n: int, aliases: tuple[str, ...]) -> None:
+    """``set_num_threads`` of an adapter whose estimator takes ``n_jobs``: from now on ``n``
+    threads, overriding a thread count in its ``params`` (one of ``aliases``)."""
+    model.n_jobs = n
+    if model.params is not None and any(alias in model.params for alias in aliases):
+        model.params = {k: v for k, v in model.params.items() if k not in aliases}
+    if model.pipeline_ is not None:
+        model.pipeline_[-1].set_params(n_jobs=n)
 
 
 def _versions() -> dict[str, str | None]:

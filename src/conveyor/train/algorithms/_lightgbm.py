@@ -7,7 +7,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from conveyor.spec._metrics import Task
-from conveyor.train.algorithms._base import BaseAlgorithm, OnIteration
+from conveyor.train.algorithms._base import (
+    BaseAlgorithm,
+    OnIteration,
+    pop_aliases,
+    set_estimator_threads,
+)
 from conveyor.train.algorithms._preprocess import make_preprocessor
 
 if TYPE_CHECKING:
@@ -49,14 +54,8 @@ class LightGBMAlgorithm(BaseAlgorithm):
     def estimator_params(self) -> dict[str, Any]:
         """Keyword arguments of the LightGBM estimator: defaults, then ``params``."""
         params = dict(self.params or {})
-        threads = self.n_jobs
-        for alias in _THREAD_ALIASES:
-            if alias in params:
-                threads = params.pop(alias)
-        seed = self.seed
-        for alias in _SEED_ALIASES:
-            if alias in params:
-                seed = params.pop(alias)
+        threads = pop_aliases(params, _THREAD_ALIASES, self.n_jobs)
+        seed = pop_aliases(params, _SEED_ALIASES, self.seed)
         return {
             **DEFAULTS,
             "random_state": seed,
@@ -105,11 +104,7 @@ class LightGBMAlgorithm(BaseAlgorithm):
 
     def set_num_threads(self, n: int) -> None:
         """Train and predict with ``n`` threads (1 in a multi-worker server)."""
-        self.n_jobs = n
-        if self.params is not None and any(alias in self.params for alias in _THREAD_ALIASES):
-            self.params = {k: v for k, v in self.params.items() if k not in _THREAD_ALIASES}
-        if self.pipeline_ is not None:
-            self.pipeline_[-1].set_params(n_jobs=n)
+        set_estimator_threads(self, n, _THREAD_ALIASES)
 
     @classmethod
     def _from_manifest(cls, manifest: Mapping[str, Any]) -> LightGBMAlgorithm:

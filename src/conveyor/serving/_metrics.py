@@ -1,0 +1,246 @@
+"""Prometheus metrics of the prediction server, correct with one worker process or several.
+
+With several workers, each request reaches one process, so each process's counters hold only
+part of the truth. prometheus_client's multiprocess mode fixes that: every process writes its
+values to memory-mapped files in a shared folder, and ``/metrics`` in any worker sums them.
+The mode is process-wide and chosen when the first metric value is created, from the
+environment variable ``PROMETHEUS_MULTIPROC_DIR``. How ``conveyor serve`` uses it:
+
+1. The parent, before starting workers: ``ServerMetrics.prepare_multiprocess_dir(folder)``
+   empties the folder of a previous run's files and sets the variable, so workers inherit it
+   (spawned or forked) and their prometheus_client starts in multiprocess mode.
+2. Each worker: ``ServerMetrics(multiprocess_dir=folder)``. If prometheus_client was imported
+   before the variable was set, this switches the process to multiprocess mode itself; a
+   variable pointing at another folder is an error.
+3. When a worker exits, the parent calls ``ServerMetrics.mark_process_dead(pid, folder)`` so
+   its ``conveyor_model_info`` stops being reported (its counts stay in the totals).
+
+With one worker, ``ServerMetrics(multiprocess_dir=None)`` keeps values in memory.
+
+Metrics (labels in braces)::
+
+    conveyor_requests_total{endpoint,model_version,code}      counter
+    conveyor_request_errors_total{endpoint,code}              counter, status >= 400 only
+    conveyor_request_latency_seconds{endpoint,model_version}  histogram, 0.2 ms .. 1 s
+    conveyor_batch_size{model_version}                        histogram, 1 .. 256 rows
+    conveyor_batch_latency_seconds{model_version}             histogram, 0.2 ms .. 1 s
+    conveyor_model_info{name,version,runtime}                 gauge, 1 while loaded
+
+``endpoint`` must be a route name or template (``/v2/models/{name}/infer``), never a raw path:
+every distinct label value is a new time series.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from conveyor.errors import SettingsError
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+__all__ = ["ServerMetrics"]
+
+_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_LATENCY_BUCKETS = (
+    0.0002,
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    float("inf"),
+)
+_BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, float("inf"))
+
+
+class ServerMetrics:
+    """The server's metrics, and their rendering for ``GET /metrics``.
+
+    ``observe_request`` and ``observe_batch`` are safe from any thread and cost about a
+    microsecond or two (label children are cached; in multiprocess mode each value update is
+    a write into a memory-mapped file, no system call).
+    """
+
+    def __init__(self, *, multiprocess_dir: Path | None) -> None:
+        """Create the metrics, in memory or in ``multiprocess_dir`` (see the module docstring).
+
+        Raises:
+            SettingsError: ``PROMETHEUS_MULTIPROC_DIR`` names another folder, or the folder
+                cannot be created.
+        """
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self._dir = multiprocess_dir
+        registry: CollectorRegistry | None = CollectorRegistry()
+        if multiprocess_dir is not None:
+            _enter_multiprocess_mode(multiprocess_dir)
+            # Values live in the folder; rendering reads every process's files instead.
+            registry = None
+        self._registry = registry
+        self._requests = Counter(
+            "conveyor_requests",
+            "Requests answered, by endpoint, model version and HTTP status code.",
+            ("endpoint", "model_version", "code"),
+            registry=registry,
+        )
+        self._errors = Counter(
+            "conveyor_request_errors",
+            "Requests answered with a 4xx or 5xx status code.",
+            ("endpoint", "code"),
+            registry=registry,
+        )
+        self._latency = Histogram(
+            "conveyor_request_latency_seconds",
+            "Time from receiving a request to sending its response.",
+            ("endpoint", "model_version"),
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self._batch_size = Histogram(
+            "conveyor_batch_size",
+            "Rows per model call (micro-batches of requests).",
+            ("model_version",),
+            buckets=_BATCH_SIZE_BUCKETS,
+            registry=registry,
+        )
+        self._batch_latency = Histogram(
+            "conveyor_batch_latency_seconds",
+            "Duration of one model call.",
+            ("model_version",),
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self._model_info = Gauge(
+            "conveyor_model_info",
+            "1 for each model version this server has loaded, with its runtime.",
+            ("name", "version", "runtime"),
+            registry=registry,
+            # The highest value among live processes: 1 if any worker has it loaded.
+            multiprocess_mode="livemax",
+        )
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        self._batch_children: dict[str, tuple[Any, Any]] = {}
+        self._runtimes: dict[tuple[str, str], str] = {}
+
+    def observe_request(
+        self, *, endpoint: str, model_version: str, status: int, seconds: float
+    ) -> None:
+        """Count one answered request and its latency (``status`` >= 400 also counts an error)."""
+        key = (endpoint, model_version, status)
+        children = self._request_children.get(key)
+        if children is None:
+            code = str(status)
+            children = (
+                self._requests.labels(endpoint, model_version, code),
+                self._latency.labels(endpoint, model_version),
+                self._errors.labels(endpoint, code) if status >= 400 else None,
+            )
+            self._request_children[key] = children
+        count, latency, error = children
+        count.inc()
+        latency.observe(seconds)
+        if error is not None:
+            error.inc()
+
+    def observe_batch(self, *, model_version: str, size: int, seconds: float) -> None:
+        """Record one model call over ``size`` rows that took ``seconds``."""
+        children = self._batch_children.get(model_version)
+        if children is None:
+            children = (
+                self._batch_size.labels(model_version),
+                self._batch_latency.labels(model_version),
+            )
+            self._batch_children[model_version] = children
+        children[0].observe(size)
+        children[1].observe(seconds)
+
+    def set_model_info(self, *, name: str, version: str, runtime: str) -> None:
+        """Report that this process serves ``name`` version ``version`` with ``runtime``.
+
+        Several versions may be reported at once (canary, A/B, shadow); reporting a version
+        again with another runtime replaces the old runtime.
+        """
+        old = self._runtimes.get((name, version))
+        if old is not None and old != runtime:
+            self._model_info.labels(name, version, old).set(0)
+        self._model_info.labels(name, version, runtime).set(1)
+        self._runtimes[(name, version)] = runtime
+
+    def clear_model_info(self, *, name: str, version: str) -> None:
+        """Report that this process no longer serves ``name`` version ``version``.
+
+        The series stays at 0 rather than disappearing (memory-mapped values cannot be
+        removed), so dashboards should select ``conveyor_model_info == 1``.
+        """
+        runtime = self._runtimes.pop((name, version), None)
+        if runtime is not None:
+            self._model_info.labels(name, version, runtime).set(0)
+
+    def render(self) -> tuple[bytes, str]:
+        """The body and content type of a ``GET /metrics`` response (all workers' values)."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        registry = self._registry
+        if registry is None:
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=str(self._dir))  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+    @staticmethod
+    def prepare_multiprocess_dir(directory: Path) -> None:
+        """In the server's parent process, before starting workers: empty and export the folder.
+
+        Removes a previous run's ``*.db`` files (their counts would otherwise be added to this
+        run's) and sets ``PROMETHEUS_MULTIPROC_DIR`` in ``os.environ`` for the workers.
+        """
+        _make_dir(directory)
+        for stale in directory.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        os.environ[_ENV] = str(directory)
+
+    @staticmethod
+    def mark_process_dead(pid: int, directory: Path) -> None:
+        """In the parent, after worker ``pid`` exited: stop reporting its live gauges."""
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+
+
+def _make_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SettingsError(
+            f"Cannot create the metrics folder {directory}: {err}. Choose a writable folder "
+            "(a local disk or tmpfs, never a network share) for the server's metrics."
+        ) from err
+
+
+def _enter_multiprocess_mode(directory: Path) -> None:
+    """Make this process record metric values as memory-mapped files in ``directory``."""
+    from prometheus_client import values
+
+    current = os.environ.get(_ENV)
+    if current is not None and os.path.realpath(current) != os.path.realpath(directory):
+        raise SettingsError(
+            f"{_ENV} is {current!r}, but the server's metrics folder is {str(directory)!r}. "
+            f"Unset {_ENV} or point it at the same folder: prometheus_client writes every "
+            "metric of a process to the one folder it names."
+        )
+    _make_dir(directory)
+    os.environ[_ENV] = str(directory)
+    if not getattr(values.ValueClass, "_multiprocess", False):
+        # prometheus_client chose in-memory values when it was imported, before the variable
+        # was set; metrics created from now on use files (earlier ones are not aggregated).
+        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
