@@ -1,4 +1,5 @@
-"""The three protocols over real HTTP, with the clients people use: tritonclient and MLflow's."""
+"""The three protocols over real HTTP, with the clients people use: tritonclient, KServe's and
+MLflow's."""
 
 from __future__ import annotations
 
@@ -218,6 +219,87 @@ def test_v2_missing_feature_is_400_naming_it(http: httpx.Client, registered_mode
     response = http.post(f"/v2/models/{registered_model.name}/infer", content=body)
     assert response.status_code == 400
     assert "carrier" in response.json()["error"]
+
+
+KSERVE = "kserve==0.21.0"
+
+
+@pytest.fixture(scope="session")
+def kserve_python() -> str:
+    """The interpreter of a virtual environment holding KServe's client (built once, kept).
+
+    KServe pins ``pandas<3`` and ``protobuf<7``, which Conveyor's own environment does not
+    satisfy, so its client lives in ``.venv/peers/kserve`` (pip, from the package index).
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    venv = Path(sys.prefix) / "peers" / "kserve"
+    python = venv / "bin" / "python"
+    marker = venv / f".installed-{KSERVE}"
+    if not marker.exists():
+        try:
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", KSERVE],
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+        except (subprocess.SubprocessError, OSError) as err:
+            reason = f"cannot install {KSERVE} into {venv}: {err}"
+            if os.environ.get("CI", "").lower() in {"true", "1"}:
+                pytest.fail(reason)
+            pytest.skip(reason)
+        marker.touch()
+    return str(python)
+
+
+def test_kserve_client(
+    server: str,
+    registered_model: Any,
+    loaded: LoadedModel,
+    kserve_python: str,
+    tmp_path: Any,
+) -> None:
+    import json
+    import subprocess
+    from pathlib import Path
+
+    rows = [r for r in registered_model.rows if all(v is not None for v in r.values())][:5]
+    request = tmp_path / "request.json"
+    request.write_text(
+        json.dumps(
+            {
+                "model": registered_model.name,
+                "version": registered_model.version,
+                "schema": dict(registered_model.feature_schema),
+                "rows": rows,
+            }
+        )
+    )
+    script = Path(__file__).with_name("_kserve_client.py")
+    done = subprocess.run(
+        [kserve_python, str(script), f"http://{server}", str(request)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    expected = reference(loaded, rows)
+    assert (result["live"], result["ready"], result["model_ready"]) == (True, True, True)
+    for encoding in ("json", "binary"):
+        answer = result[encoding]
+        assert answer["id"] == f"kserve-{encoding == 'binary'}"
+        assert answer["model_name"] == registered_model.name
+        # (KServe's InferResponse.from_bytes drops the response's model_version field.)
+        assert answer["outputs"]["predict"] == expected.labels.tolist()
+        assert np.allclose(answer["outputs"]["probabilities"], expected.probabilities)
+    assert "404" in result["unknown_model_error"]
+    assert "unknown model" in result["unknown_model_error"]
 
 
 # -- MLflow scoring protocol ------------------------------------------------------------------

@@ -148,3 +148,56 @@ def test_serve_refuses_a_model_that_does_not_exist(project: Path, registered_mod
     assert result.returncode == 1
     assert "no model registered yet as 'nope'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_killed_worker_is_replaced_and_its_log_loss_reported(
+    project: Path, registered_model: Any, tmp_path: Path
+) -> None:
+    import re
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": registered_model.tracking_uri,
+        "CONVEYOR_ARTIFACTS_URL": str(tmp_path / "artifacts"),
+    }
+    process = subprocess.Popen(
+        [*CONVEYOR, "--project", str(project), "serve", "--port", str(port), "--runtime", RUNTIME],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+
+    def read_until(needle: str, count: int = 1) -> None:
+        deadline = time.monotonic() + 120
+        while sum(needle in line for line in lines) < count:
+            assert time.monotonic() < deadline, "".join(lines)
+            line = process.stdout.readline()  # type: ignore[union-attr]
+            assert line, "".join(lines)
+            lines.append(line)
+
+    try:
+        read_until("ready: serving on")
+        pids = [int(p) for p in re.findall(r"worker \d \(pid (\d+)\) ready", "".join(lines))]
+        row = registered_model.rows[0]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            for _ in range(20):  # rows buffered in both workers' prediction logs
+                assert client.post("/predict", json={"instances": [row]}).status_code == 200
+            os.kill(pids[0], signal.SIGKILL)
+            read_until("starting a new one")
+            # The other worker answers meanwhile; then the new one is ready too.
+            for _ in range(20):
+                assert client.post("/predict", json={"instances": [row]}).status_code == 200
+            read_until(") ready in", count=3)
+            for _ in range(20):
+                assert client.post("/predict", json={"instances": [row]}).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    text = "".join(lines) + output
+    assert process.returncode == 0, text
+    assert f"(pid {pids[0]}) exited unexpectedly (exit code -9); starting a new one" in text
+    assert re.search(rf"previous worker \S+ \(pid {pids[0]}\) .* lost at most \d+ rows", text)

@@ -128,7 +128,8 @@ def test_rollout_policies(parse: Parse, problems: Problems) -> None:
     # keys of another policy are unknown for this one
     assert problems("name: d\nrollout: {policy: shadow, steps: [100]}\n")[1:] == [
         "  line 2: rollout.steps: unknown key 'steps'; allowed keys: policy, "
-        "min_requests_per_step, min_seconds_per_step, guardrails, auto_rollback, sample_rate"
+        "min_requests_per_step, min_seconds_per_step, guardrails, auto_rollback, sample_rate, "
+        "min_agreement, max_mean_abs_diff"
     ]
 
 

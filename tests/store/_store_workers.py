@@ -6,11 +6,34 @@ tests put this folder on ``sys.path``, which children inherit.
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from conveyor.errors import ConflictError
-from conveyor.store import MetadataStore, StepStatus
+from conveyor.store import MetadataStore, ServingStatsInput, StepStatus
+
+
+def run_processes(target: Callable[..., None], args: list[tuple[Any, ...]]) -> None:
+    """Run ``target(*a, barrier)`` for each ``a`` in its own "spawn" process; all must succeed.
+
+    The barrier is shared by all of them (and reusable: waiting again starts another round).
+    """
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(len(args))
+    processes = [context.Process(target=target, args=(*a, barrier)) for a in args]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    assert [process.exitcode for process in processes] == [0] * len(processes), (
+        "a worker failed; its traceback is in the captured stderr"
+    )
 
 
 def hammer_run(url: str, run_id: str, worker: int, rounds: int, barrier: Any) -> None:
@@ -47,3 +70,59 @@ def open_and_create_run(url: str, project: str, barrier: Any) -> None:
     barrier.wait()
     with MetadataStore(url) as store:
         store.create_run(project=project, spec_hash="s", actor="a", hostname="h", pid=1)
+
+
+def add_stats(url: str, project: str, worker: int, rounds: int, barrier: Any) -> None:
+    """Flush statistics as a replica would, into one row shared by every worker and its own."""
+    window = datetime(2030, 1, 1, tzinfo=UTC)
+    latency = [1] + [0] * 21 + [1]
+    scores = [0] * 19 + [1]
+    with MetadataStore(url) as store:
+        barrier.wait()
+        for _ in range(rounds):
+            shared = ServingStatsInput(
+                model_version=1,
+                window=window,
+                requests=2,
+                errors=1,
+                latency_counts=latency,
+                latency_ms_sum=1.5,
+                score_counts=scores,
+            )
+            own = ServingStatsInput(model_version=2, window=window, requests=1, shadow=True)
+            store.add_serving_stats(project=project, replica="shared", stats=[shared, own])
+            store.add_serving_stats(project=project, replica=f"worker-{worker}", stats=[shared])
+
+
+def race_for_leases(
+    url: str, prefix: str, names: int, holder: str, out: Path, barrier: Any
+) -> None:
+    """Try to take each lease at the same moment as the other workers; write down the wins."""
+    won = []
+    with MetadataStore(url) as store:
+        for index in range(names):
+            barrier.wait()
+            if store.acquire_lease(f"{prefix}-{index}", holder, 60):
+                won.append(str(index))
+    out.write_text("\n".join(won))
+
+
+def race_to_deploy(url: str, prefix: str, projects: int, out: Path, barrier: Any) -> None:
+    """Try to start a deployment of each project at the same moment as the other workers."""
+    won = []
+    with MetadataStore(url) as store:
+        for index in range(projects):
+            barrier.wait()
+            try:
+                store.create_deployment(
+                    project=f"{prefix}-{index}",
+                    champion_version=1,
+                    challenger_version=2,
+                    policy="canary",
+                    weights={1: 100},
+                    actor=out.stem,
+                )
+            except ConflictError:
+                continue
+            won.append(str(index))
+    out.write_text("\n".join(won))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -21,3 +24,10 @@ def store(store_url: str) -> Iterator[MetadataStore]:
 def unique() -> str:
     """A token unique to this test, for names that must not clash in a shared database."""
     return secrets.token_hex(6)
+
+
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """The worker module, importable by name in "spawn" children (they inherit sys.path)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    yield importlib.import_module("_store_workers")

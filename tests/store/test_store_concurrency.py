@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-import multiprocessing
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any
 
 import pytest
 
@@ -19,36 +15,13 @@ ROUNDS = 50
 WORKERS = 2
 
 
-@pytest.fixture
-def workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    """The worker module, importable by name in "spawn" children (they inherit sys.path)."""
-    monkeypatch.syspath_prepend(str(Path(__file__).parent))
-    yield importlib.import_module("_store_workers")
-
-
-def _run_processes(target: Callable[..., None], args: list[tuple[Any, ...]]) -> None:
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(len(args))
-    processes = [context.Process(target=target, args=(*a, barrier)) for a in args]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=120)
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-    assert [process.exitcode for process in processes] == [0] * len(processes), (
-        "a worker failed; its traceback is in the captured stderr"
-    )
-
-
 def test_concurrent_changes_to_one_run_are_all_kept(
     store_url: str, workers: ModuleType, unique: str
 ) -> None:
     with MetadataStore(store_url) as store:
         run = store.create_run(project=unique, spec_hash="s", actor="a", hostname="h", pid=1)
 
-    _run_processes(
+    workers.run_processes(
         workers.hammer_run, [(store_url, run.id, worker, ROUNDS) for worker in range(WORKERS)]
     )
 
@@ -73,7 +46,7 @@ def test_compare_and_set_increments_are_never_lost(
     with MetadataStore(store_url) as store:
         run = store.create_run(project=unique, spec_hash="s", actor="a", hostname="h", pid=1)
 
-    _run_processes(workers.increment_attempt, [(store_url, run.id, times)] * WORKERS)
+    workers.run_processes(workers.increment_attempt, [(store_url, run.id, times)] * WORKERS)
 
     with MetadataStore(store_url) as store:
         final = store.get_run(run.id)
@@ -88,7 +61,7 @@ def test_concurrent_first_use_migrates_once(
     url = backend_url(kind, fresh=True)
     processes = 4
 
-    _run_processes(workers.open_and_create_run, [(url, unique)] * processes)
+    workers.run_processes(workers.open_and_create_run, [(url, unique)] * processes)
 
     with MetadataStore(url) as store:
         assert len(store.list_runs(project=unique)) == processes

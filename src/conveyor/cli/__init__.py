@@ -1,6 +1,6 @@
 """The `conveyor` command: thin Typer sub-apps that parse, call the library and render."""
 
-from conveyor.cli import data, demo, lineage, models, project, run, runs, serve, tune
+from conveyor.cli import data, demo, k8s, lineage, models, project, run, runs, serve, tune
 from conveyor.cli._app import app
 
 app.add_typer(project.app)
@@ -12,6 +12,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(lineage.app)
 app.add_typer(demo.app)
 app.add_typer(serve.app)
+app.add_typer(k8s.app, name="k8s")
 
 __all__ = ["app", "main"]
 

@@ -6,7 +6,8 @@ share the listening socket. Each worker loads the models at startup (its ``/read
 503 meanwhile) and tells the parent when it is ready. On SIGTERM or SIGINT the parent asks
 every worker to stop: a worker stops accepting, answers the requests in flight, flushes the
 prediction log and exits 0; then the parent exits 0. A worker that cannot load its models
-stops the whole server with exit code 1.
+stops the whole server with exit code 1; one that dies later is replaced (see
+``_Supervisor``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
 __all__ = ["ServerConfig", "WorkerReady", "bind_socket", "run_server"]
 
 logger = logging.getLogger("conveyor.serving")
+
+#: GIL switch interval in the workers (see ``_worker``).
+SWITCH_INTERVAL_S = 0.0005
 
 #: Thread pools of the numeric libraries, limited per worker before they load.
 THREAD_VARIABLES = (
@@ -172,18 +176,21 @@ def run_server(
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     processes: list[BaseProcess] = []
+    log_prefix = f"{_safe_host()}-p{port}"
+
+    def spawn(index: int) -> BaseProcess:
+        process = context.Process(
+            target=_worker,
+            args=(config, resolved, sock, index, events, metrics_dir, f"{log_prefix}-w{index}"),
+            name=f"conveyor-worker-{index}",
+        )
+        process.start()
+        return process
+
     try:
         report(f"starting {config.workers} worker(s) on {url} for {', '.join(config.model_uris)}")
-        for index in range(config.workers):
-            process = context.Process(
-                target=_worker,
-                args=(config, resolved, sock, index, events, metrics_dir),
-                name=f"conveyor-worker-{index}",
-            )
-            process.start()
-            processes.append(process)
-        spawned = {index: time.monotonic() for index in range(len(processes))}
-        code = _supervise(processes, events, stopping, report, url, ready_timeout, spawned)
+        processes.extend(spawn(index) for index in range(config.workers))
+        code = _Supervisor(processes, spawn, events, report, url).run(stopping, ready_timeout)
         _stop(processes, config.graceful_seconds + 15)
         exits = [p.exitcode for p in processes]
         report(f"stopped (worker exit codes: {', '.join(str(c) for c in exits)})")
@@ -198,49 +205,93 @@ def run_server(
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _supervise(
-    processes: list[BaseProcess],
-    events: multiprocessing.Queue[Any],
-    stopping: list[int],
-    report: Callable[[str], None],
-    url: str,
-    ready_timeout: float,
-    spawned: dict[int, float],
-) -> int:
-    """Wait for readiness, then for a signal or a dead worker; returns the exit code.
+class _Supervisor:
+    """Waits for readiness, restarts workers that die, and returns when the server stops.
 
-    Each worker's readiness is reported with the seconds from its process's start (a new
-    Python interpreter) to its models loaded and warmed up.
+    A worker that dies after it was ready (a crash in native code, the OOM killer) is started
+    again with the same index, so the others keep serving meanwhile; its prediction log
+    reports at startup how many rows the dead one lost. More than ``MAX_RESTARTS`` restarts
+    within ``RESTART_WINDOW_S`` stop the server (exit code 1), as does a worker that dies or
+    fails before it was ever ready (models that cannot load would fail again).
     """
-    ready: set[int] = set()
-    deadline = time.monotonic() + ready_timeout
-    while not stopping:
-        try:
-            event = events.get(timeout=0.1)
-        except queue.Empty:
-            event = None
-        if isinstance(event, WorkerReady):
-            ready.add(event.index)
-            models = ", ".join(
-                f"{name} v{version} ({runtime}, {seconds:.2f}s)"
-                for name, version, runtime, seconds in event.models
+
+    MAX_RESTARTS = 5
+    RESTART_WINDOW_S = 60.0
+
+    def __init__(
+        self,
+        processes: list[BaseProcess],
+        spawn: Callable[[int], BaseProcess],
+        events: multiprocessing.Queue[Any],
+        report: Callable[[str], None],
+        url: str,
+    ) -> None:
+        self._processes = processes
+        self._spawn = spawn
+        self._events = events
+        self._report = report
+        self._url = url
+        self._ready: set[int] = set()
+        self._ever_ready = False
+        self._spawned = {index: time.monotonic() for index in range(len(processes))}
+        self._restarts: list[float] = []
+
+    def run(self, stopping: list[int], ready_timeout: float) -> int:
+        """Supervise until a signal arrives (0) or the server must stop (1)."""
+        deadline = time.monotonic() + ready_timeout
+        while not stopping:
+            try:
+                event = self._events.get(timeout=0.1)
+            except queue.Empty:
+                event = None
+            if isinstance(event, WorkerReady):
+                self._on_ready(event)
+            elif isinstance(event, tuple) and event[0] == "failed":
+                self._report(f"worker {event[1]} failed to load the models: {event[2]}")
+                return 1
+            for index, process in enumerate(self._processes):
+                if process.exitcode is not None and not stopping and not self._restart(index):
+                    return 1
+            if not self._ever_ready and time.monotonic() > deadline:
+                self._report(f"the workers were not ready after {ready_timeout:.0f}s")
+                return 1
+        self._report("stopping: answering requests in flight and flushing the prediction log")
+        return 0
+
+    def _on_ready(self, event: WorkerReady) -> None:
+        self._ready.add(event.index)
+        models = ", ".join(
+            f"{name} v{version} ({runtime}, {seconds:.2f}s)"
+            for name, version, runtime, seconds in event.models
+        )
+        took = time.monotonic() - self._spawned.get(event.index, time.monotonic())
+        self._report(f"worker {event.index} (pid {event.pid}) ready in {took:.2f}s: {models}")
+        if len(self._ready) == len(self._processes) and not self._ever_ready:
+            self._ever_ready = True
+            self._report(f"ready: serving on {self._url} (docs at {self._url}/docs)")
+
+    def _restart(self, index: int) -> bool:
+        process = self._processes[index]
+        what = (
+            f"worker {index} (pid {process.pid}) exited unexpectedly (exit code {process.exitcode})"
+        )
+        now = time.monotonic()
+        self._restarts = [t for t in self._restarts if now - t < self.RESTART_WINDOW_S]
+        if index not in self._ready:
+            self._report(f"{what} before it was ready")
+            return False
+        if len(self._restarts) >= self.MAX_RESTARTS:
+            self._report(
+                f"{what}; {len(self._restarts)} restarts in the last "
+                f"{self.RESTART_WINDOW_S:.0f}s, giving up"
             )
-            took = time.monotonic() - spawned.get(event.index, time.monotonic())
-            report(f"worker {event.index} (pid {event.pid}) ready in {took:.2f}s: {models}")
-            if len(ready) == len(processes):
-                report(f"ready: serving on {url} (docs at {url}/docs)")
-        elif isinstance(event, tuple) and event[0] == "failed":
-            report(f"worker {event[1]} failed to load the models: {event[2]}")
-            return 1
-        dead = [p for p in processes if p.exitcode is not None]
-        if dead:
-            report(f"worker {dead[0].name} exited unexpectedly (exit code {dead[0].exitcode})")
-            return 1
-        if len(ready) < len(processes) and time.monotonic() > deadline:
-            report(f"the workers were not ready after {ready_timeout:.0f}s")
-            return 1
-    report("stopping: answering requests in flight and flushing the prediction log")
-    return 0
+            return False
+        self._report(f"{what}; starting a new one")
+        self._restarts.append(now)
+        self._ready.discard(index)
+        self._spawned[index] = now
+        self._processes[index] = self._spawn(index)
+        return True
 
 
 def _stop(processes: list[BaseProcess], timeout: float) -> None:
@@ -262,6 +313,7 @@ def _worker(
     index: int,
     events: multiprocessing.Queue[Any],
     metrics_dir: Path | None,
+    log_id: str,
 ) -> None:
     """One worker process: uvicorn (uvloop, httptools) serving the app on the shared socket."""
     started = time.perf_counter()  # load_seconds: from the worker's imports to warmed up
@@ -275,12 +327,17 @@ def _worker(
     from conveyor.serving.app import create_app
 
     logging.basicConfig(level=config.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    # The prediction log's flush thread converts buffered rows while requests are served. With
+    # CPython's default 5 ms switch interval, each time the event loop returns from epoll it
+    # may wait up to 5 ms for the GIL held by that thread, several times per request; 0.5 ms
+    # bounds that wait at the cost of more (cheap) switches while a flush runs.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     metrics = ServerMetrics(multiprocess_dir=metrics_dir)
     prediction_log = None
     if config.prediction_log_url is not None:
         prediction_log = PredictionLog(
             config.prediction_log_url,
-            worker_id=worker_id(),
+            worker_id=log_id,
             flush_seconds=config.log_flush_seconds,
             flush_rows=config.log_flush_rows,
             sample_rate=config.log_sample_rate,
@@ -348,7 +405,5 @@ def _ignore(signum: int, frame: object) -> None:
     """A signal handler that does nothing (see ``_worker``)."""
 
 
-def worker_id() -> str:
-    """This process's id in prediction log file names: ``<host>-<pid>`` with safe characters."""
-    host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
-    return f"{host}-{os.getpid()}"
+def _safe_host() -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal, Self
 
-from pydantic import Field, Tag, field_validator
+from pydantic import Field, Tag, field_validator, model_validator
 
-from conveyor.spec._base import RelPath, SpecModel, raise_problems, tag_discriminator
+from conveyor.spec._base import (
+    RelPath,
+    SpecModel,
+    problem_error,
+    raise_problems,
+    tag_discriminator,
+)
+from conveyor.spec._metrics import Direction
 
 __all__ = [
     "AbRollout",
@@ -15,10 +22,15 @@ __all__ = [
     "CanaryRollout",
     "Guardrails",
     "PredictionLogSpec",
+    "ResponseCacheSpec",
     "Rollout",
     "ServeSpec",
     "ShadowRollout",
 ]
+
+
+_ERROR_OUTCOMES: Final = frozenset({"absolute_error", "squared_error"})
+"""Built-in A/B outcomes that are continuous and better when lower."""
 
 
 class Guardrails(SpecModel):
@@ -40,6 +52,13 @@ class Guardrails(SpecModel):
         None,
         gt=0,
         description="Largest drop of the monitored quality metric, once labels arrive.",
+    )
+    min_requests: int = Field(
+        20,
+        ge=1,
+        description="Requests (and, for quality_drop, labelled requests) the new version must "
+        "serve before its error rate, latency, PSI and quality are judged; earlier, only an "
+        "error rate that is certainly above the limit rolls back.",
     )
 
 
@@ -98,6 +117,18 @@ class BlueGreenRollout(_RolloutBase):
     """Start the new version beside the old one, check it, then switch all traffic at once."""
 
     policy: Literal["blue_green"] = Field(description="Rollout policy: 'blue_green'.")
+    synthetic_requests: int = Field(
+        20,
+        ge=0,
+        description="Synthetic requests the warmed new version must answer without error "
+        "before the switch (0 skips the check).",
+    )
+    bake_seconds: float | None = Field(
+        None,
+        ge=0,
+        description="Seconds the new version serves all traffic, with the old one kept warm "
+        "for an instant rollback, before it is promoted (default: min_seconds_per_step).",
+    )
 
 
 class AbRollout(_RolloutBase):
@@ -107,6 +138,92 @@ class AbRollout(_RolloutBase):
     split: float = Field(
         50, gt=0, lt=100, description="Percentage of traffic sent to the challenger."
     )
+    metric: str = Field(
+        "accuracy",
+        min_length=1,
+        description="Per-request outcome compared once labels arrive: 'accuracy' (1 when the "
+        "prediction is right, else 0), 'absolute_error', 'squared_error', or the name of an "
+        "outcome reported with the label (e.g. 'converted').",
+    )
+    direction: Direction | None = Field(
+        None,
+        description="Whether a higher ('maximize') or lower ('minimize') outcome is better "
+        "(default: minimize for the *_error metrics, maximize otherwise).",
+    )
+    test: Literal["two_proportion", "welch", "sequential"] = Field(
+        "two_proportion",
+        description="'two_proportion' (z test of 0/1 outcomes) or 'welch' (t test of means), "
+        "both run once the planned sample size is reached; 'sequential' (mixture SPRT) is "
+        "checked continuously and may stop early without inflating false positives.",
+    )
+    alpha: float = Field(
+        0.05, gt=0, le=0.5, description="Significance level (false-positive rate) of the test."
+    )
+    power: float = Field(
+        0.8,
+        ge=0.5,
+        lt=1,
+        description="Chance of detecting an effect of minimum_detectable_effect; sets the "
+        "planned sample size.",
+    )
+    minimum_detectable_effect: float = Field(
+        0.02,
+        gt=0,
+        description="Smallest difference of the outcome worth detecting, in the outcome's "
+        "units (0.02 = 2 percentage points of accuracy); also the sequential test's prior scale.",
+    )
+    baseline_rate: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Expected outcome rate of the champion, used to plan a two_proportion "
+        "sample size (default: the champion's observed rate).",
+    )
+    sample_size: int | None = Field(
+        None,
+        ge=2,
+        description="Labelled outcomes per version before the test decides (default: computed "
+        "from minimum_detectable_effect, alpha and power); the sequential test's horizon.",
+    )
+    promote_if: Literal["not_worse", "better"] = Field(
+        "not_worse",
+        description="'not_worse' promotes unless the champion is significantly better; "
+        "'better' promotes only when the challenger is significantly better.",
+    )
+    sticky_header: str | None = Field(
+        None,
+        min_length=1,
+        description="Request header whose value assigns a caller to a version for the whole "
+        "experiment (e.g. 'x-user-id').",
+    )
+    sticky_field: str | None = Field(
+        None,
+        min_length=1,
+        description="Input field used as the sticky key when the header is absent "
+        "(e.g. 'user_id'); with neither, each request is assigned at random.",
+    )
+
+    @field_validator("sticky_header")
+    @classmethod
+    def _lowercase(cls, value: str | None) -> str | None:
+        return None if value is None else value.strip().lower()  # HTTP headers ignore case
+
+    @model_validator(mode="after")
+    def _test_fits_metric(self) -> Self:
+        if self.test == "two_proportion" and self.metric in _ERROR_OUTCOMES:
+            raise problem_error(
+                f"the two_proportion test compares shares of 0/1 outcomes, but {self.metric!r} "
+                "is a continuous error; use test: welch or test: sequential",
+                ("test",),
+            )
+        return self
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Whether a higher outcome is better, after the default for the metric is applied."""
+        if self.direction is None:
+            return self.metric not in _ERROR_OUTCOMES
+        return self.direction is Direction.maximize
 
 
 class ShadowRollout(_RolloutBase):
@@ -115,6 +232,19 @@ class ShadowRollout(_RolloutBase):
     policy: Literal["shadow"] = Field(description="Rollout policy: 'shadow'.")
     sample_rate: float = Field(
         1.0, gt=0, le=1, description="Share of requests mirrored to the new version."
+    )
+    min_agreement: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Share of mirrored requests on which both versions must predict the same "
+        "class for an automatic promotion (default: no automatic promotion).",
+    )
+    max_mean_abs_diff: float | None = Field(
+        None,
+        ge=0,
+        description="Largest mean absolute difference of the two versions' scores for an "
+        "automatic promotion (default: no automatic promotion).",
     )
 
 
@@ -148,6 +278,18 @@ class PredictionLogSpec(SpecModel):
     )
 
 
+class ResponseCacheSpec(SpecModel):
+    """An in-memory LRU cache of responses, per worker, keyed by model version and input."""
+
+    enabled: bool = Field(
+        False,
+        description="Whether repeated inputs are answered from the cache (only for "
+        "deterministic models; cached answers are still logged).",
+    )
+    max_entries: int = Field(10_000, ge=1, description="Responses kept per worker.")
+    ttl_seconds: float = Field(60.0, gt=0, description="How long a cached response is valid.")
+
+
 class ServeSpec(SpecModel):
     """The prediction server."""
 
@@ -169,4 +311,10 @@ class ServeSpec(SpecModel):
     )
     prediction_log: PredictionLogSpec = Field(
         default_factory=PredictionLogSpec, description="Prediction logging."
+    )
+    max_body_mb: float = Field(
+        10.0, gt=0, description="Largest request body accepted (MB); larger ones get 413."
+    )
+    cache: ResponseCacheSpec = Field(
+        default_factory=ResponseCacheSpec, description="Response cache."
     )

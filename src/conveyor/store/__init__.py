@@ -1,4 +1,5 @@
-"""Conveyor's metadata store: runs, step cache, dataset versions and the audit log.
+"""Conveyor's metadata store: runs, step cache, dataset versions, the audit log, deployments,
+serving statistics and leases.
 
 SQLite (WAL) by default, PostgreSQL when several machines share it; the schema is migrated
 automatically when a store is opened::
@@ -10,6 +11,26 @@ automatically when a store is opened::
                                hostname="laptop", pid=4242)
 """
 
+from ._deploy_records import (
+    DeploymentEvent,
+    DeploymentEventInput,
+    DeploymentPolicy,
+    DeploymentRecord,
+    DeploymentStamp,
+    DeploymentState,
+    ServingStatsInput,
+    ServingStatsSummary,
+)
+from ._deployments import DEPLOYMENT_CHANNEL
+from ._histograms import (
+    LATENCY_BUCKETS_MS,
+    SCORE_BINS,
+    STATS_WINDOW_S,
+    latency_bucket,
+    latency_quantile,
+    score_bin,
+    stats_window,
+)
 from ._records import (
     UNSET,
     AuditEntry,
@@ -24,14 +45,30 @@ from ._records import (
 from ._store import MetadataStore
 
 __all__ = [
+    "DEPLOYMENT_CHANNEL",
+    "LATENCY_BUCKETS_MS",
+    "SCORE_BINS",
+    "STATS_WINDOW_S",
     "UNSET",
     "AuditEntry",
     "CacheEntry",
     "DatasetVersionRecord",
+    "DeploymentEvent",
+    "DeploymentEventInput",
+    "DeploymentPolicy",
+    "DeploymentRecord",
+    "DeploymentStamp",
+    "DeploymentState",
     "MetadataStore",
     "RunRecord",
     "RunStatus",
+    "ServingStatsInput",
+    "ServingStatsSummary",
     "StepRunRecord",
     "StepStatus",
     "Unset",
+    "latency_bucket",
+    "latency_quantile",
+    "score_bin",
+    "stats_window",
 ]

@@ -21,10 +21,10 @@ from ._records import (
     StepRunRecord,
     StepStatus,
 )
-from ._tables import AuditRow, CacheRow, DatasetVersionRow, RunRow, StepRunRow
+from ._tables import AuditRow, CacheRow, DatasetVersionRow, DeploymentRow, RunRow, StepRunRow
 
 MIN_PREFIX: Final = 4
-_Row = TypeVar("_Row", RunRow, DatasetVersionRow)
+_Row = TypeVar("_Row", RunRow, DatasetVersionRow, DeploymentRow)
 
 
 def utcnow() -> datetime:

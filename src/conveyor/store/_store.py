@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from conveyor.errors import ConflictError, RecordNotFoundError
 
 from . import _convert as cv
-from ._engine import READ_ONLY, build_engine, redact, translate_errors
+from ._deployments import DeploymentStore
+from ._engine import READ_ONLY, build_engine, redact
+from ._leases import LeaseStore
 from ._migrate import upgrade_to_head
 from ._records import (
     UNSET,
@@ -29,13 +29,15 @@ from ._records import (
     StepStatus,
     Unset,
 )
+from ._serving_stats import ServingStatsStore
 from ._tables import AuditRow, CacheRow, DatasetVersionRow, RunRow, StepRunRow
 
 __all__ = ["MetadataStore"]
 
 
-class MetadataStore:
-    """Pipeline runs, step runs, the step cache, dataset versions and the audit log.
+class MetadataStore(DeploymentStore, ServingStatsStore, LeaseStore):
+    """Runs and their steps, the step cache, dataset versions, the audit log, deployments and
+    their history, serving statistics and leases.
 
     Opening a store creates the database (and, for SQLite, its folder) if needed and migrates
     it to the schema this code needs, serialized against other processes doing the same.
@@ -52,15 +54,25 @@ class MetadataStore:
           state and changing a copy never changes the store.
         * Every change to a run increments its ``version``; pass ``expected_version`` to
           :meth:`update_run` to change it only if nobody else did first.
-        * The audit log is append-only, enforced by database triggers.
+        * The audit log and deployment histories are append-only, enforced by database
+          triggers.
+        * A project has at most one active deployment, enforced by a unique index.
+          :meth:`update_deployment` always compares-and-sets the deployment's ``version`` and
+          appends the event explaining the change in the same transaction; a promoted,
+          rolled-back or failed deployment never changes again.
+        * :meth:`add_serving_stats` adds to the stored counts atomically: concurrent flushes
+          of any number of replicas lose nothing.
+        * A lease has at most one unexpired holder; of processes racing for a free lease,
+          exactly one gets it.
         * Timestamps are aware UTC datetimes, in and out; naive ones are rejected.
 
     Raises:
         BackendUnavailableError: The database or its driver cannot be reached or used.
         MigrationError: The schema is newer than this code, or a migration failed.
         RecordNotFoundError: An id or id prefix matches no record (or several).
-        ConflictError: ``expected_version`` no longer matches, or an id is reused for other
-            content.
+        ConflictError: ``expected_version`` no longer matches, an id is reused for other
+            content, a project already has an active deployment, or a finished deployment
+            is changed.
         StoreError: Any other database failure (the root of the errors above).
         TypeError, ValueError: An argument has the wrong type or value.
     """
@@ -73,7 +85,7 @@ class MetadataStore:
                 ``postgresql+psycopg://user:password@host:5432/db``.
         """
         self._url = url
-        self._engine: Engine = build_engine(url)
+        self._engine = build_engine(url)
         # Readers use a deferred BEGIN on SQLite, so they never queue behind writers.
         self._read_engine = self._engine.execution_options(**{READ_ONLY: True})
         try:
@@ -104,21 +116,6 @@ class MetadataStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        with translate_errors(self._engine), Session(self._engine) as session, session.begin():
-            yield session
-
-    @contextmanager
-    def _read(self) -> Iterator[Session]:
-        with translate_errors(self._engine), Session(self._read_engine) as session:
-            with session.begin():
-                yield session
-
-    def _insert(self) -> Any:
-        # INSERT ... ON CONFLICT is spelled the same in both dialects, but lives in each.
-        return postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
 
     # -- runs ----------------------------------------------------------------------------
 

@@ -9,11 +9,12 @@ PostgreSQL database with MLflow and Optuna, which own those names.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -22,17 +23,23 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = [
+    "ACTIVE_DEPLOYMENT_STATES",
     "AuditRow",
     "Base",
     "CacheRow",
     "DatasetVersionRow",
+    "DeploymentEventRow",
+    "DeploymentRow",
+    "LeaseRow",
     "RunRow",
+    "ServingStatsRow",
     "StepRunRow",
     "UtcDateTime",
 ]
@@ -173,3 +180,95 @@ class AuditRow(Base):
     target: Mapped[str] = mapped_column(String)
     reason: Mapped[str] = mapped_column(String)
     details: Mapped[dict[str, Any]] = mapped_column(_json())
+
+
+ACTIVE_DEPLOYMENT_STATES: Final = ("pending", "rolling", "paused")
+"""States of a deployment in progress; a project has at most one deployment in them."""
+
+_ACTIVE_ONLY = text("state IN ('pending', 'rolling', 'paused')")
+
+
+class DeploymentRow(Base):
+    __tablename__ = "deployments"
+    __table_args__ = (
+        Index(None, "project", "seq"),
+        # A partial unique index makes "one active deployment per project" hold even when two
+        # processes create one at the same moment; both backends support it.
+        Index(
+            "uq_deployments_active_project",
+            "project",
+            unique=True,
+            sqlite_where=_ACTIVE_ONLY,
+            postgresql_where=_ACTIVE_ONLY,
+        ),
+    )
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True)
+    project: Mapped[str] = mapped_column(String)
+    champion_version: Mapped[int]
+    challenger_version: Mapped[int | None]
+    policy: Mapped[str] = mapped_column(String)
+    config: Mapped[dict[str, Any]] = mapped_column(_json())
+    weights: Mapped[dict[str, float]] = mapped_column(_json())  # JSON keys are strings
+    shadow_version: Mapped[int | None]
+    shadow_rate: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String)
+    step: Mapped[int]
+    step_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String)
+    reason: Mapped[str] = mapped_column(String)
+    version: Mapped[int]
+
+
+class DeploymentEventRow(Base):
+    """Append-only: migration 0003 installs triggers that reject UPDATE and DELETE."""
+
+    __tablename__ = "deployment_events"
+    __table_args__ = (Index(None, "deployment_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    deployment_id: Mapped[str] = mapped_column(String(32), ForeignKey("deployments.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    kind: Mapped[str] = mapped_column(String)
+    actor: Mapped[str] = mapped_column(String)
+    reason: Mapped[str] = mapped_column(String)
+    from_state: Mapped[str | None] = mapped_column(String)
+    to_state: Mapped[str] = mapped_column(String)
+    weights: Mapped[dict[str, float]] = mapped_column(_json())
+    metrics: Mapped[dict[str, Any]] = mapped_column(_json())
+
+
+class ServingStatsRow(Base):
+    """Counts of one replica for one version in one window; flushes add to them."""
+
+    __tablename__ = "serving_stats"
+
+    # Key order serves the one query: a project's windows in a time range.
+    project: Mapped[str] = mapped_column(String, primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    model_version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    replica: Mapped[str] = mapped_column(String, primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int] = mapped_column(BigInteger)
+    latency_counts: Mapped[list[int]] = mapped_column(_json())
+    latency_ms_sum: Mapped[float] = mapped_column(Float)
+    score_counts: Mapped[list[int]] = mapped_column(_json())
+    n_scores: Mapped[int] = mapped_column(BigInteger)
+    compared: Mapped[int] = mapped_column(BigInteger)
+    agreed: Mapped[int] = mapped_column(BigInteger)
+    abs_diff_sum: Mapped[float] = mapped_column(Float)
+
+
+class LeaseRow(Base):
+    """A named lock with an expiry, e.g. the one that makes a single controller act."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    holder: Mapped[str] = mapped_column(String)
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
