@@ -206,7 +206,7 @@ def test_cache_answers_repeated_inputs_without_the_model(
     app = create_app([loaded], options=AppOptions(cache_size=8))
     with TestClient(app) as client:
         first = client.post("/predict", json={"instances": registered_model.rows[:3]})
-        served = app.state.serving.default
+        served = app.state.serving.default.primary
         served.loaded = dataclasses.replace(loaded, runtime=_Broken(loaded.runtime))
         served.batcher._predict = served.loaded.runtime.predict
         again = client.post("/predict", json={"instances": registered_model.rows[:3]})

@@ -20,7 +20,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_defaults(project: Path) -> None:
     config = server_config(project)
-    assert config.model_uris == ("models:/shop@champion",)
+    assert config.model_uris == ()
+    assert config.follows_deployment and config.project == "shop"
+    assert config.store_url is not None and config.store_url.startswith("sqlite:///")
     assert config.app.max_body_bytes == 10 * 1024 * 1024
     assert config.app.cache_size == 0
 

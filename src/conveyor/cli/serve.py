@@ -1,4 +1,4 @@
-"""`conveyor serve`: serve the project's champion (or any registered model) over HTTP."""
+"""`conveyor serve`: serve the project's deployment (or any registered model) over HTTP."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def serve(
             "--model",
             "-m",
             help="models:/NAME@ALIAS or models:/NAME/VERSION to serve (repeatable; default: "
-            "the project's champion).",
+            "the project's deployment: its champion, and its challenger during a rollout).",
             show_default=False,
         ),
     ] = None,
@@ -86,14 +86,15 @@ def server_config(
         spec: ServeSpec = loaded.spec.serve
         settings = session.settings
         cache_dir = session.project.ensure_state_dir() / "models"
-        uris = models or (f"models:/{loaded.spec.name}@champion",)
         log = spec.prediction_log
         if runtime is not None and runtime not in ("auto", "onnx", "native"):
             raise SettingsError(f"--runtime must be auto, onnx or native, not {runtime!r}")
         if log.enabled and "://" not in settings.artifacts_url:
             session.project.ensure_state_dir()
         return ServerConfig(
-            model_uris=uris,
+            model_uris=models,
+            project=loaded.spec.name,
+            store_url=settings.db_url,
             tracking_uri=settings.mlflow_tracking_uri,
             cache_dir=cache_dir,
             host=host if host is not None else spec.host,

@@ -13,6 +13,7 @@ easily; a feature named ``timestamp`` cannot clash with the metadata)::
 
     request_id string, row int32 (index within the request), timestamp timestamp[us, UTC],
     model_name string, model_version int64, latency_ms float64 (of the whole call),
+    shadow bool (a shadow version's prediction, never returned to the caller),
     in_<feature>  one per input,  out_<output>  one per model output (``out_prediction``, ...)
 
 1-D arrays become scalar columns; an (n, k) array (class probabilities, embeddings) becomes a
@@ -48,11 +49,11 @@ _log = logging.getLogger("conveyor.serving")
 _CHUNK = 512
 """Requests converted to Arrow at a time by a flush (see ``_convert_in_chunks``)."""
 
-# (request_id, timestamp, model_name, model_version, inputs, outputs, latency_ms, n_rows): a
-# plain tuple is the cheapest record to build on the request path.
+# (request_id, timestamp, model_name, model_version, inputs, outputs, latency_ms, n_rows,
+# shadow): a plain tuple is the cheapest record to build on the request path.
 _Arrays = Mapping[str, "np.ndarray[Any, Any]"]
-_Entry = tuple[str, float, str, int, _Arrays, _Arrays, float, int]
-_GroupKey = tuple[int, int, str, tuple[str, ...], tuple[str, ...]]
+_Entry = tuple[str, float, str, int, _Arrays, _Arrays, float, int, bool]
+_GroupKey = tuple[int, int, str, tuple[str, ...], tuple[str, ...], bool]
 _SAFE_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # Rows kept for retry while the store refuses writes, as a multiple of flush_rows.
 _RETRY_FACTOR = 10
@@ -192,6 +193,7 @@ class PredictionLog:
         outputs: Mapping[str, np.ndarray[Any, Any]],
         latency_ms: float,
         n_rows: int,
+        shadow: bool = False,
     ) -> None:
         """Buffer one request (or batch part) of ``n_rows`` rows; every array has ``n_rows``.
 
@@ -215,6 +217,7 @@ class PredictionLog:
                     outputs,
                     latency_ms,
                     n_rows,
+                    shadow,
                 )
             )
             self._buffered_rows += n_rows
@@ -512,10 +515,17 @@ class PredictionLog:
 
 
 def _group(batch: list[_Entry]) -> dict[_GroupKey, list[_Entry]]:
-    """Group entries by (UTC day, version, model name, input names, output names)."""
+    """Group entries by (UTC day, version, model name, input names, output names, shadow)."""
     groups: dict[_GroupKey, list[_Entry]] = {}
     for entry in batch:
-        key = (int(entry[1] // 86_400), entry[3], entry[2], tuple(entry[4]), tuple(entry[5]))
+        key = (
+            int(entry[1] // 86_400),
+            entry[3],
+            entry[2],
+            tuple(entry[4]),
+            tuple(entry[5]),
+            entry[8],
+        )
         groups.setdefault(key, []).append(entry)
     return groups
 
@@ -531,7 +541,7 @@ def _table(key: _GroupKey, entries: list[_Entry]) -> pa.Table:
     import numpy as np
     import pyarrow as pa
 
-    _, version, model_name, input_names, output_names = key
+    _, version, model_name, input_names, output_names, shadow = key
     counts = np.fromiter((e[7] for e in entries), dtype=np.int64, count=len(entries))
     total = int(counts.sum())
     starts = np.cumsum(counts) - counts
@@ -549,6 +559,7 @@ def _table(key: _GroupKey, entries: list[_Entry]) -> pa.Table:
         "model_name": pa.repeat(pa.scalar(model_name, pa.string()), total),
         "model_version": pa.array(np.full(total, version, dtype=np.int64)),
         "latency_ms": pa.array(np.repeat(latencies, counts)),
+        "shadow": pa.array(np.full(total, shadow, dtype=np.bool_)),
     }
     for name in input_names:
         columns[f"in_{name}"] = _column(np.concatenate([e[4][name] for e in entries]), total)

@@ -22,6 +22,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from conveyor.serving.app._options import AppOptions
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
+    from conveyor.serving._follower import ServingPlan
     from conveyor.serving._loading import LoadedModel, ResolvedModel
 
 __all__ = ["ServerConfig", "WorkerReady", "bind_socket", "run_server"]
@@ -59,7 +61,8 @@ class ServerConfig:
 
     Attributes:
         model_uris: ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``; the first is the
-            default model (``/predict``, ``/invocations``).
+            default model (``/predict``, ``/invocations``). Empty: follow ``project``'s
+            deployment instead (needs ``store_url``).
         tracking_uri: MLflow's tracking and registry URI.
         cache_dir: Where model versions are downloaded (shared by the workers).
         host: Interface to listen on.
@@ -74,6 +77,9 @@ class ServerConfig:
         log_sample_rate: Share of requests logged.
         graceful_seconds: Longest a stopping worker waits for requests in flight.
         log_level: uvicorn's log level.
+        project: The project whose deployment is followed (with empty ``model_uris``).
+        store_url: The metadata store holding the deployment and the serving statistics.
+        poll_seconds: Time between two looks at the deployment.
     """
 
     model_uris: tuple[str, ...]
@@ -91,6 +97,14 @@ class ServerConfig:
     log_sample_rate: float = 1.0
     graceful_seconds: float = 30.0
     log_level: str = "warning"
+    project: str | None = None
+    store_url: str | None = None
+    poll_seconds: float = 1.0
+
+    @property
+    def follows_deployment(self) -> bool:
+        """Whether the server serves the project's deployment (no explicit models)."""
+        return not self.model_uris and self.project is not None and self.store_url is not None
 
 
 @dataclass(frozen=True)
@@ -144,7 +158,7 @@ def run_server(
     """
     if config.workers < 1:
         raise SettingsError(f"workers must be at least 1, not {config.workers}")
-    if not config.model_uris:
+    if not config.model_uris and not config.follows_deployment:
         raise SettingsError("no model to serve; pass --model models:/NAME@ALIAS")
     sock = sock or bind_socket(config.host, config.port)
     host, port = sock.getsockname()[:2]
@@ -160,15 +174,31 @@ def run_server(
     # Resolve (and download) every model once, here: MLflow takes seconds to import and to
     # connect, so workers that only verify and load local files are ready in about a second.
     from conveyor.registry._client import redact_uri
+    from conveyor.serving._follower import DeploymentFollower, ServingPlan, replica_name
     from conveyor.serving._loading import resolve_model
 
-    report(f"resolving {', '.join(config.model_uris)} in {redact_uri(config.tracking_uri)}")
-    resolved = tuple(
-        resolve_model(uri, tracking_uri=config.tracking_uri, cache_dir=config.cache_dir)
-        for uri in config.model_uris
-    )
+    def resolve(uri: str) -> ResolvedModel:
+        return resolve_model(uri, tracking_uri=config.tracking_uri, cache_dir=config.cache_dir)
+
+    follower = None
+    if config.follows_deployment:
+        assert config.store_url is not None and config.project is not None
+        report(f"following the deployment of {config.project} ({redact_uri(config.tracking_uri)})")
+        follower = DeploymentFollower(
+            config.store_url,
+            config.project,
+            resolve,
+            replica_name(port),
+            poll_seconds=config.poll_seconds,
+        )
+        plan = follower.initial_plan()
+    else:
+        report(f"resolving {', '.join(config.model_uris)} in {redact_uri(config.tracking_uri)}")
+        plan = ServingPlan(tuple(resolve(uri) for uri in config.model_uris))
+    current = [plan]
     context = multiprocessing.get_context("spawn")
     events: multiprocessing.Queue[Any] = context.Queue()
+    controls: dict[int, multiprocessing.Queue[Any]] = {}
     stopping: list[int] = []
 
     def on_signal(signum: int, frame: object) -> None:
@@ -179,19 +209,44 @@ def run_server(
     log_prefix = f"{_safe_host()}-p{port}"
 
     def spawn(index: int) -> BaseProcess:
+        controls[index] = context.Queue()
         process = context.Process(
             target=_worker,
-            args=(config, resolved, sock, index, events, metrics_dir, f"{log_prefix}-w{index}"),
+            args=(config, current[0], sock, index, events, controls[index], metrics_dir),
+            kwargs={"log_id": f"{log_prefix}-w{index}"},
             name=f"conveyor-worker-{index}",
         )
         process.start()
         return process
 
+    def broadcast(new: ServingPlan) -> None:
+        current[0] = new
+        report(f"deployment changed: {new.describe()} [{new.revision}]")
+        for control in controls.values():
+            control.put(new)
+
+    stop_following = threading.Event()
+    threads = []
+    if follower is not None:
+        threads.append(
+            threading.Thread(
+                target=follower.run, args=(stop_following, broadcast), name="conveyor-follower"
+            )
+        )
+
     try:
-        report(f"starting {config.workers} worker(s) on {url} for {', '.join(config.model_uris)}")
+        report(f"starting {config.workers} worker(s) on {url} for {plan.describe()}")
         processes.extend(spawn(index) for index in range(config.workers))
-        code = _Supervisor(processes, spawn, events, report, url).run(stopping, ready_timeout)
+        for thread in threads:
+            thread.start()
+        on_stats = follower.add_stats if follower is not None else None
+        supervisor = _Supervisor(processes, spawn, events, report, url, on_stats)
+        code = supervisor.run(stopping, ready_timeout)
         _stop(processes, config.graceful_seconds + 15)
+        supervisor.drain_events()  # the workers' last statistics
+        stop_following.set()
+        for thread in threads:
+            thread.join(30)
         exits = [p.exitcode for p in processes]
         report(f"stopped (worker exit codes: {', '.join(str(c) for c in exits)})")
         if code == 0 and any(c != 0 for c in exits):
@@ -225,7 +280,9 @@ class _Supervisor:
         events: multiprocessing.Queue[Any],
         report: Callable[[str], None],
         url: str,
+        on_stats: Callable[[list[Any]], None] | None = None,
     ) -> None:
+        self._on_stats = on_stats
         self._processes = processes
         self._spawn = spawn
         self._events = events
@@ -246,6 +303,8 @@ class _Supervisor:
                 event = None
             if isinstance(event, WorkerReady):
                 self._on_ready(event)
+            elif isinstance(event, tuple) and event[0] in ("stats", "applied"):
+                self._on_event(event)
             elif isinstance(event, tuple) and event[0] == "failed":
                 self._report(f"worker {event[1]} failed to load the models: {event[2]}")
                 return 1
@@ -257,6 +316,22 @@ class _Supervisor:
                 return 1
         self._report("stopping: answering requests in flight and flushing the prediction log")
         return 0
+
+    def _on_event(self, event: tuple[Any, ...]) -> None:
+        if event[0] == "stats" and self._on_stats is not None:
+            self._on_stats(event[2])
+        elif event[0] == "applied":
+            self._report(f"worker {event[1]} now serves {event[2]}")
+
+    def drain_events(self) -> None:
+        """Handle the events the stopped workers sent last (their final statistics)."""
+        while True:
+            try:
+                event = self._events.get(timeout=0.2)
+            except queue.Empty:
+                return
+            if isinstance(event, tuple) and event[0] == "stats":
+                self._on_event(event)
 
     def _on_ready(self, event: WorkerReady) -> None:
         self._ready.add(event.index)
@@ -308,14 +383,20 @@ def _stop(processes: list[BaseProcess], timeout: float) -> None:
 
 def _worker(
     config: ServerConfig,
-    resolved: tuple[ResolvedModel, ...],
+    plan: ServingPlan,
     sock: socket.socket,
     index: int,
     events: multiprocessing.Queue[Any],
+    control: multiprocessing.Queue[Any],
     metrics_dir: Path | None,
+    *,
     log_id: str,
 ) -> None:
-    """One worker process: uvicorn (uvloop, httptools) serving the app on the shared socket."""
+    """One worker process: uvicorn (uvloop, httptools) serving the app on the shared socket.
+
+    It loads ``plan``'s models, then follows the plans that arrive on ``control`` (a thread
+    loads the versions it lacks and the event loop switches to them between two requests).
+    """
     started = time.perf_counter()  # load_seconds: from the worker's imports to warmed up
     import sys
 
@@ -324,7 +405,9 @@ def _worker(
     from conveyor.serving._loading import load_resolved
     from conveyor.serving._metrics import ServerMetrics
     from conveyor.serving._predlog import PredictionLog
+    from conveyor.serving._rollout_stats import StatsRecorder
     from conveyor.serving.app import create_app
+    from conveyor.serving.app._state import ModelSet
 
     logging.basicConfig(level=config.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
     # The prediction log's flush thread converts buffered rows while requests are served. With
@@ -343,17 +426,49 @@ def _worker(
             sample_rate=config.log_sample_rate,
         )
     failed: list[BaseException] = []
+    loaded: dict[tuple[str, int], LoadedModel] = {}
 
-    def load() -> list[LoadedModel]:
-        return [
-            load_resolved(
-                model,
-                runtime=config.runtime,  # type: ignore[arg-type]
-                threads=config.model_threads,
-                started=started,
-            )
-            for model in resolved
-        ]
+    def load_plan(new: ServingPlan, since: float) -> ModelSet:
+        models = []
+        for model in new.models:
+            key = (model.name, model.version)
+            if key not in loaded:
+                loaded[key] = load_resolved(
+                    model,
+                    runtime=config.runtime,  # type: ignore[arg-type]
+                    threads=config.model_threads,
+                    started=since,
+                )
+            models.append(loaded[key])
+        for key in set(loaded) - {(m.name, m.version) for m in new.models}:
+            del loaded[key]
+        return ModelSet(models, new.traffic_plans(), new.sticky_header, new.revision)
+
+    def load() -> ModelSet:
+        return load_plan(plan, started)
+
+    def follow() -> None:
+        while True:
+            new = control.get()
+            if new is None:
+                return
+            while not app.state.serving.ready:  # the first plan is still loading
+                if app.state.serving.status in ("failed", "stopping"):
+                    return
+                time.sleep(0.05)
+            try:
+                models = load_plan(new, time.perf_counter())
+                app.state.serving.apply_threadsafe(
+                    models.loaded,
+                    models.traffic,
+                    sticky_header=models.sticky_header,
+                    revision=models.revision,
+                ).result()
+            except Exception as err:
+                logging.getLogger("conveyor.serving").exception("applying a new plan failed")
+                events.put(("applied", index, f"nothing new: the plan failed ({err})"))
+                continue
+            events.put(("applied", index, new.describe()))
 
     def on_ready(models: list[LoadedModel]) -> None:
         # Everything loaded so far (libraries, models) lives as long as the worker: moving it
@@ -372,6 +487,7 @@ def _worker(
         events.put(("failed", index, message))
         server.should_exit = True
 
+    stats = StatsRecorder() if config.follows_deployment else None
     app = create_app(
         load,
         options=config.app,
@@ -379,7 +495,10 @@ def _worker(
         prediction_log=prediction_log,
         on_load_error=on_error,
         on_ready=on_ready,
+        stats=stats,
+        on_stats=lambda deltas: events.put(("stats", index, deltas)),
     )
+    threading.Thread(target=follow, name="conveyor-plans", daemon=True).start()
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from conveyor.serving._loading import LoadedModel
     from conveyor.serving._metrics import ServerMetrics
     from conveyor.serving._predlog import PredictionLog
+    from conveyor.serving._rollout_stats import StatsDelta, StatsRecorder
 
 __all__ = ["create_app"]
 
@@ -44,6 +45,9 @@ def create_app(
     prediction_log: PredictionLog | None = None,
     on_load_error: Callable[[BaseException], None] | None = None,
     on_ready: Callable[[list[LoadedModel]], None] | None = None,
+    stats: StatsRecorder | None = None,
+    on_stats: Callable[[list[StatsDelta]], None] | None = None,
+    stats_seconds: float = 2.0,
 ) -> Starlette:
     """The prediction app for ``models`` (the first one answers ``/predict`` and ``/invocations``).
 
@@ -57,13 +61,16 @@ def create_app(
             (flushes) it at shutdown, after the last request is answered.
         on_load_error: Called when the loader raises (the server uses it to stop the worker).
         on_ready: Called with the models once they serve (the server reports readiness).
+        stats: Counts requests, errors, latencies and scores per version for rollouts.
+        on_stats: Receives what ``stats`` counted, every ``stats_seconds`` and at shutdown.
 
     The app's state is at ``app.state.serving`` (a :class:`ServingState`).
     """
-    state = ServingState(options or AppOptions(), metrics, prediction_log)
+    state = ServingState(options or AppOptions(), metrics, prediction_log, stats)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state.loop = asyncio.get_running_loop()
         if prediction_log is not None:
             prediction_log.start()
         loading: asyncio.Task[None] | None = None
@@ -71,6 +78,9 @@ def create_app(
             loading = asyncio.create_task(_load(state, models, on_load_error, on_ready))
         else:
             state.install(models)
+        reporting = None
+        if stats is not None and on_stats is not None:
+            reporting = asyncio.create_task(_report_stats(stats, on_stats, stats_seconds))
         try:
             yield
         finally:
@@ -78,6 +88,9 @@ def create_app(
                 with contextlib.suppress(Exception):
                     await loading  # a thread cannot be cancelled; let it finish
             await state.close()
+            if reporting is not None and stats is not None and on_stats is not None:
+                reporting.cancel()
+                on_stats(stats.drain())
 
     app = Starlette(
         routes=[
@@ -87,7 +100,7 @@ def create_app(
             *_health.routes(state),
             *_openapi.routes(state),
         ],
-        middleware=[Middleware(RequestContext, metrics=metrics)],
+        middleware=[Middleware(RequestContext, metrics=metrics, stats=stats)],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
@@ -108,7 +121,20 @@ async def _load(
             on_error(err)
         return
     if on_ready is not None:
-        on_ready([served.loaded for served in state.models.values()])
+        on_ready([served.loaded for served in state.served()])
+
+
+async def _report_stats(
+    stats: StatsRecorder, on_stats: Callable[[list[StatsDelta]], None], seconds: float
+) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            deltas = stats.drain()
+            if deltas:
+                on_stats(deltas)
+        except Exception:  # reporting must never stop serving
+            logger.exception("reporting the rollout statistics failed")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -35,22 +35,44 @@ class ModelFailedError(Exception):
 
 
 def find_model(
-    state: ServingState, scope: Scope, name: str | None = None, version: str | None = None
+    state: ServingState,
+    scope: Scope,
+    name: str | None = None,
+    version: str | None = None,
+    *,
+    route: bool = True,
 ) -> ServedModel:
-    """The model a request asks for (503 while loading, 404 when there is no such model)."""
+    """The version that answers a request (503 while loading, 404 for no such model/version).
+
+    Without ``version`` the model's router picks one (by the sticky header when the rollout
+    declares one) and maybe a shadow version, kept in the request's context for
+    :func:`predict`; an explicit ``version`` (V2's ``/versions/{v}``) pins that version.
+    ``route=False`` (metadata) gives the version with the most traffic instead.
+    """
     if not state.ready:
         detail = f": {state.error}" if state.error else ""
         raise HttpError(503, f"the server is not ready ({state.status}{detail}); retry shortly")
-    served = state.find(name, version)
-    if served is None:
-        if name is not None and name in state.models and version is not None:
-            have = state.models[name].version
-            raise HttpError(
-                404, f"model {name!r} has no version {version!r} here (serving {have})", "version"
-            )
+    group = state.group(name)
+    if group is None:
         known = ", ".join(sorted(state.models)) or "none"
         raise HttpError(404, f"unknown model {name!r}; served models: {known}", "model")
-    context(scope)["model_version"] = served.version
+    ctx = context(scope)
+    if version is None and not route:
+        served = group.primary
+    elif version is None:
+        served, shadow = group.route(scope["headers"])
+        if shadow is not None:
+            ctx["shadow"] = shadow
+    else:
+        found = group.versions.get(int(version)) if version.isdigit() else None
+        if found is None:
+            have = ", ".join(str(v) for v in sorted(group.versions))
+            raise HttpError(
+                404, f"model {group.name!r} has no version {version!r} here (serving {have})",
+                "version",
+            )  # fmt: skip
+        served = found
+    ctx["model_version"] = served.version
     return served
 
 
@@ -78,7 +100,8 @@ async def predict(
     """The model's answer; a model error is logged with its traceback and request id."""
     rid = request_id(scope)
     try:
-        return await state.predict(served, columns, n_rows(columns), rid)
+        shadow = context(scope).get("shadow")
+        return await state.predict(served, columns, n_rows(columns), rid, shadow)
     except Exception:
         logger.exception(
             "model %s version %s failed on request %s", served.name, served.version, rid

@@ -33,7 +33,7 @@ def routes(state: ServingState) -> list[BaseRoute]:
                     "runtime": served.loaded.runtime.kind,
                     "load_seconds": served.loaded.load_seconds,
                 }
-                for served in state.models.values()
+                for served in state.served()
             ]
         return json_response(body, 200 if state.ready else 503)
 

@@ -11,10 +11,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from conveyor.serving._metrics import ServerMetrics
+    from conveyor.serving._rollout_stats import StatsRecorder
 
-__all__ = ["REQUEST_ID_HEADER", "RequestContext", "context", "request_id"]
+__all__ = [
+    "MODEL_VERSION_HEADER",
+    "PREDICTION_ENDPOINTS",
+    "REQUEST_ID_HEADER",
+    "RequestContext",
+    "context",
+    "request_id",
+]
 
 REQUEST_ID_HEADER = "x-request-id"
+MODEL_VERSION_HEADER = "x-model-version"
+PREDICTION_ENDPOINTS = frozenset({"predict", "v2_infer", "invocations"})
+"""Endpoints whose requests count in the rollout statistics."""
 _CONTEXT = "conveyor"
 _MAX_ID_LENGTH = 128
 
@@ -37,12 +48,20 @@ class RequestContext:
 
     A client's ``X-Request-ID`` is kept when it is printable ASCII of at most 128 characters;
     otherwise a new one is generated. Handlers name the endpoint and the model version with
-    :func:`context`, so metric labels stay few whatever paths clients send.
+    :func:`context`, so metric labels stay few whatever paths clients send. Responses of a
+    request that reached a model say which version answered (``X-Model-Version``): during a
+    rollout two calls may get two versions.
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServerMetrics | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ServerMetrics | None = None,
+        stats: StatsRecorder | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.stats = stats
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,19 +78,28 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                headers = [*message.get("headers", ()), header]
+                version = ctx.get("model_version")
+                if version is not None:
+                    headers.append((b"x-model-version", str(version).encode()))
+                message["headers"] = headers
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - start
+            endpoint = str(ctx.get("endpoint", "other"))
+            version = ctx.get("model_version")
             if self.metrics is not None:
                 self.metrics.observe_request(
-                    endpoint=str(ctx.get("endpoint", "other")),
-                    model_version=str(ctx.get("model_version", "")),
+                    endpoint=endpoint,
+                    model_version="" if version is None else str(version),
                     status=status,
-                    seconds=time.perf_counter() - start,
+                    seconds=seconds,
                 )
+            if self.stats is not None and version is not None and endpoint in PREDICTION_ENDPOINTS:
+                self.stats.request(int(version), status, seconds)
 
 
 def _incoming_id(scope: Scope) -> str | None:

@@ -64,7 +64,7 @@ def openapi(state: ServingState) -> dict[str, Any]:
         "required": True,
         "content": {"application/json": {"schema": _predict_schema(state)}},
     }
-    served = state.default
+    served = state.default.primary if state.default is not None else None
     description = (
         f"Serving model {served.name} version {served.version}."
         if served is not None
@@ -86,9 +86,9 @@ def _predict_schema(state: ServingState) -> dict[str, Any]:
     if state.default is not None:
         record["properties"] = {
             name: {"type": [_JSON_SCHEMA_TYPES.get(kind, "string"), "null"]}
-            for name, kind in state.default.feature_schema.items()
+            for name, kind in state.default.primary.feature_schema.items()
         }
-        record["required"] = list(state.default.feature_schema)
+        record["required"] = list(state.default.primary.feature_schema)
     return {
         "oneOf": [
             {

@@ -76,15 +76,17 @@ def routes(state: ServingState) -> list[BaseRoute]:
     async def model_metadata(request: Request) -> Response:
         context(request.scope)["endpoint"] = "v2_metadata"
         try:
-            served = _model(state, request)
+            served = _model(state, request, route=False)
         except HttpError as err:
             return error(err)
-        return json_response(metadata(served))
+        group = state.group(served.name)
+        versions = sorted(group.versions) if group is not None else [served.number]
+        return json_response(metadata(served, [str(v) for v in versions]))
 
     async def model_ready(request: Request) -> Response:
         context(request.scope)["endpoint"] = "v2_health"
         try:
-            served = _model(state, request)
+            served = _model(state, request, route=False)
         except HttpError as err:
             return error(err)
         return json_response({"name": served.name, "ready": True})
@@ -116,13 +118,13 @@ def routes(state: ServingState) -> list[BaseRoute]:
     ]
 
 
-def _model(state: ServingState, request: Request) -> ServedModel:
+def _model(state: ServingState, request: Request, *, route: bool = True) -> ServedModel:
     params = request.path_params
-    return find_model(state, request.scope, params["name"], params.get("version"))
+    return find_model(state, request.scope, params["name"], params.get("version"), route=route)
 
 
-def metadata(served: ServedModel) -> dict[str, Any]:
-    """The model's V2 metadata: its feature tensors and output tensors."""
+def metadata(served: ServedModel, versions: list[str] | None = None) -> dict[str, Any]:
+    """The model's V2 metadata: its versions, feature tensors and output tensors."""
     types = {"numeric": "FP64", "boolean": "BOOL"}
     inputs = [
         {"name": name, "datatype": types.get(kind, "BYTES"), "shape": [-1]}
@@ -134,7 +136,7 @@ def metadata(served: ServedModel) -> dict[str, Any]:
         outputs.append({"name": "probabilities", "datatype": "FP64", "shape": [-1, len(classes)]})
     return {
         "name": served.name,
-        "versions": [served.version],
+        "versions": versions or [served.version],
         "platform": f"conveyor_{served.loaded.runtime.kind}",
         "inputs": inputs,
         "outputs": outputs,

@@ -1,0 +1,249 @@
+"""The server's parent follows the project's deployment record and reports serving statistics.
+
+One :class:`DeploymentFollower` per ``conveyor serve`` (per replica): a thread that polls the
+metadata store's :meth:`~conveyor.store.MetadataStore.deployment_stamp` every ``poll_seconds``
+(one indexed query) and, when the deployment changed, resolves (downloads) the versions it
+names and sends every worker a new :class:`ServingPlan`; the workers load what they lack and
+switch between two requests, without a restart. The same thread adds what the workers counted
+(:class:`~conveyor.serving._rollout_stats.StatsDelta`) to the store's ``serving_stats``, where
+the rollout controller reads the sums of every replica.
+
+Which versions a deployment serves:
+
+* active (``pending``, ``rolling``, ``paused``): the champion and the challenger (and the shadow
+  version), with the record's weights; a version at 0 % stays loaded (warm, for blue-green);
+* ``promoted``: the challenger alone; ``rolled_back`` / ``failed``: the champion alone;
+* no deployment yet: the registry's ``champion`` alias.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conveyor.deploy._routing import TrafficPlan
+    from conveyor.serving._loading import ResolvedModel
+    from conveyor.serving._rollout_stats import StatsDelta
+    from conveyor.store import DeploymentRecord, MetadataStore
+
+__all__ = ["DeploymentFollower", "ServingPlan", "replica_name"]
+
+logger = logging.getLogger("conveyor.serving")
+
+
+@dataclass(frozen=True)
+class ServingPlan:
+    """What every worker serves: model versions and, per model name, the traffic split.
+
+    Picklable (sent to spawned workers). ``traffic`` holds, per model name, the weights
+    (version → percent), the shadow version, the shadow rate and the routing salt; a name
+    without an entry sends everything to its highest version.
+    """
+
+    models: tuple[ResolvedModel, ...]
+    traffic: tuple[tuple[str, dict[int, float], int | None, float, str], ...] = ()
+    sticky_header: str | None = None
+    revision: str = ""
+
+    def traffic_plans(self) -> dict[str, TrafficPlan]:
+        """The traffic as :class:`~conveyor.deploy.TrafficPlan` objects, by model name."""
+        from conveyor.deploy._routing import TrafficPlan
+
+        return {
+            name: TrafficPlan(weights, shadow, rate, salt)
+            for name, weights, shadow, rate, salt in self.traffic
+        }
+
+    def describe(self) -> str:
+        """One line for the server's output: versions and weights."""
+        parts = []
+        for name, weights, shadow, rate, _ in self.traffic:
+            split = ", ".join(f"v{v} {w:g}%" for v, w in sorted(weights.items()))
+            mirror = f", shadow v{shadow} ({rate:.0%})" if shadow is not None else ""
+            parts.append(f"{name}: {split}{mirror}")
+        if not parts:
+            parts = [f"{m.name} v{m.version}" for m in self.models]
+        return "; ".join(parts)
+
+
+@dataclass
+class DeploymentFollower:
+    """Polls the deployment of ``project`` and writes the workers' statistics to the store.
+
+    Args:
+        store_url: The metadata store.
+        project: The project (its registered model has the same name).
+        resolve: Resolves (and downloads) ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``.
+        replica: This server's name in the statistics (host and port).
+        poll_seconds: Time between two looks at the deployment.
+        stats_seconds: Time between two writes of the statistics.
+    """
+
+    store_url: str
+    project: str
+    resolve: Callable[[str], ResolvedModel]
+    replica: str
+    poll_seconds: float = 1.0
+    stats_seconds: float = 2.0
+    _store: MetadataStore | None = None
+    _stamp: Any = None
+    _resolved: dict[int, ResolvedModel] = field(default_factory=dict)
+    _pending: list[StatsDelta] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _open(self) -> MetadataStore:
+        if self._store is None:
+            from conveyor.store import MetadataStore
+
+            self._store = MetadataStore(self.store_url)
+        return self._store
+
+    def initial_plan(self) -> ServingPlan:
+        """The plan to start with: the current deployment, or the champion alias."""
+        store = self._open()
+        self._stamp = store.deployment_stamp(self.project)
+        record = store.get_deployment(self._stamp.id) if self._stamp is not None else None
+        if record is None:
+            return ServingPlan((self.resolve(f"models:/{self.project}@champion"),))
+        return self._plan(record)
+
+    def poll(self) -> ServingPlan | None:
+        """A new plan when the deployment changed since the last look, else None."""
+        store = self._open()
+        stamp = store.deployment_stamp(self.project)
+        if stamp is None or stamp == self._stamp:
+            return None
+        record = store.get_deployment(stamp.id)
+        plan = self._plan(record)
+        self._stamp = stamp
+        return plan
+
+    def _plan(self, record: DeploymentRecord) -> ServingPlan:
+        weights = _served_weights(record)
+        versions = sorted(
+            {*weights, *([record.shadow_version] if record.shadow_version is not None else [])}
+        )
+        for version in versions:
+            if version not in self._resolved:
+                self._resolved[version] = self.resolve(f"models:/{self.project}/{version}")
+        self._resolved = {v: self._resolved[v] for v in versions}
+        shadow = record.shadow_version if record.state.active else None
+        traffic = (
+            self.project,
+            {v: float(w) for v, w in weights.items()},
+            shadow,
+            record.shadow_rate if shadow is not None else 0.0,
+            record.id,
+        )
+        sticky = record.config.get("sticky_header") if record.state.active else None
+        return ServingPlan(
+            tuple(self._resolved[v] for v in versions),
+            (traffic,),
+            sticky_header=sticky if isinstance(sticky, str) and sticky else None,
+            revision=f"{record.id[:8]}.{record.version} ({record.policy}, {record.state})",
+        )
+
+    def add_stats(self, deltas: list[StatsDelta]) -> None:
+        """Queue what a worker counted; written by the next :meth:`write_stats`."""
+        with self._lock:
+            self._pending.extend(deltas)
+
+    def write_stats(self) -> int:
+        """Add the queued counts to the store (one window per call); returns the requests."""
+        with self._lock:
+            deltas, self._pending = self._pending, []
+        if not deltas:
+            return 0
+        from datetime import UTC, datetime
+
+        from conveyor.store import ServingStatsInput
+
+        now = datetime.now(UTC)
+        inputs = [
+            ServingStatsInput(
+                model_version=d.version,
+                window=now,
+                requests=d.requests,
+                errors=d.errors,
+                latency_counts=_latency_counts(d),
+                latency_ms_sum=float(d.latencies_ms.sum(dtype="float64")),
+                score_counts=_score_counts(d),
+                shadow=d.shadow,
+                compared=d.compared,
+                agreed=d.agreed,
+                abs_diff_sum=d.abs_diff_sum,
+            )
+            for d in deltas
+        ]
+        try:
+            self._open().add_serving_stats(project=self.project, replica=self.replica, stats=inputs)
+        except Exception:
+            logger.exception("writing the serving statistics failed; they are dropped")
+            return 0
+        return sum(d.requests for d in deltas)
+
+    def run(
+        self, stop: threading.Event, broadcast: Callable[[ServingPlan], None]
+    ) -> None:  # pragma: no cover - exercised through the server tests
+        """Poll and write statistics until ``stop`` is set (the server's follower thread)."""
+        import time
+
+        next_stats = time.monotonic() + self.stats_seconds
+        while not stop.wait(self.poll_seconds):
+            try:
+                plan = self.poll()
+                if plan is not None:
+                    broadcast(plan)
+            except Exception:
+                logger.exception("following the deployment of %s failed; retrying", self.project)
+            if time.monotonic() >= next_stats:
+                self.write_stats()
+                next_stats = time.monotonic() + self.stats_seconds
+        self.write_stats()
+        if self._store is not None:
+            self._store.close()
+
+
+def _served_weights(record: DeploymentRecord) -> dict[int, float]:
+    if record.state.active:
+        weights = dict(record.weights)
+        if record.challenger_version is not None:
+            weights.setdefault(record.challenger_version, 0.0)  # warm while the rollout runs
+        return weights
+    if record.state == "promoted" and record.challenger_version is not None:
+        return {record.challenger_version: 100.0}
+    return {record.champion_version: 100.0}
+
+
+def _latency_counts(delta: StatsDelta) -> list[int]:
+    import numpy as np
+
+    from conveyor.store import LATENCY_BUCKETS_MS
+
+    if not len(delta.latencies_ms):
+        return []
+    index = np.searchsorted(np.asarray(LATENCY_BUCKETS_MS), delta.latencies_ms, side="left")
+    return [int(c) for c in np.bincount(index, minlength=len(LATENCY_BUCKETS_MS) + 1)]
+
+
+def _score_counts(delta: StatsDelta) -> list[int]:
+    import numpy as np
+
+    from conveyor.store import SCORE_BINS
+
+    scores = delta.scores[np.isfinite(delta.scores)]
+    if not len(scores):
+        return []
+    bins = np.minimum((np.clip(scores, 0.0, 1.0) * SCORE_BINS).astype(np.int64), SCORE_BINS - 1)
+    return [int(c) for c in np.bincount(bins, minlength=SCORE_BINS)]
+
+
+def replica_name(port: int) -> str:
+    """This server's name in the statistics: ``hostname:port``."""
+    import socket
+
+    return f"{socket.gethostname()}:{port}"

@@ -1,0 +1,158 @@
+"""`conveyor serve` follows the project's deployment record: weights, stickiness, shadow, stats."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conveyor.scaffold import init_project
+from conveyor.store import DeploymentEventInput, MetadataStore
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+NAME = "rollout-served"
+RUNTIME = "native"
+CONVEYOR = (sys.executable, "-m", "conveyor")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def versions(register_version: Callable[..., int], serving_tracking_uri: str) -> tuple[int, int]:
+    """Two versions of one model (the same bytes), the first one the champion."""
+    from mlflow import MlflowClient
+
+    first, second = register_version(NAME), register_version(NAME)
+    client = MlflowClient(tracking_uri=serving_tracking_uri, registry_uri=serving_tracking_uri)
+    client.set_registered_model_alias(NAME, "champion", str(first))
+    return first, second
+
+
+@pytest.fixture
+def served(
+    tmp_path: Path, versions: tuple[int, int], serving_tracking_uri: str
+) -> Iterator[tuple[str, MetadataStore, Path]]:
+    """A project with a 50/50 canary of the two versions, served by 2 workers."""
+    root = tmp_path / "proj"
+    init_project(root, name=NAME)
+    with (root / "conveyor.yaml").open("a", encoding="utf-8") as spec:
+        spec.write("\nserve:\n  workers: 2\n  prediction_log:\n    flush_seconds: 60\n")
+    store = MetadataStore(f"sqlite:///{root / '.conveyor' / 'conveyor.db'}")
+    one, two = versions
+    store.create_deployment(
+        project=NAME,
+        champion_version=one,
+        challenger_version=two,
+        policy="canary",
+        config={"sticky_header": "X-User"},
+        weights={one: 50.0, two: 50.0},
+        state="rolling",
+        actor="test",
+        reason="a canary",
+    )
+    port = free_port()
+    artifacts = tmp_path / "artifacts"
+    process = subprocess.Popen(
+        [*CONVEYOR, "--project", str(root), "serve", "--port", str(port), "--runtime", RUNTIME],
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": serving_tracking_uri,
+            "CONVEYOR_ARTIFACTS_URL": str(artifacts),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "the server did not become ready"
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        time.sleep(1.0)  # both workers
+        yield url, store, artifacts
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+        store.close()
+    assert process.returncode == 0, output
+    assert "deployment changed" in output
+
+
+def predict(client: httpx.Client, row: dict[str, Any], **headers: str) -> int:
+    response = client.post("/predict", json={"instances": [row]}, headers=headers)
+    assert response.status_code == 200, response.text
+    version = int(response.headers["x-model-version"])
+    assert int(response.json()["model"]["version"]) == version
+    return version
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_serve_follows_weights_stickiness_and_shadow_without_restart(
+    served: tuple[str, MetadataStore, Path], versions: tuple[int, int], registered_model: Any
+) -> None:
+    url, store, _ = served
+    one, two = versions
+    started = datetime.now(UTC) - timedelta(seconds=20)
+    row = registered_model.rows[0]
+    with httpx.Client(base_url=url, timeout=30) as client:
+        split = Counter(predict(client, row) for _ in range(300))
+        assert set(split) == {one, two} and min(split.values()) > 90, split
+        # The same user always reaches the same version, on every worker.
+        for user in range(40):
+            assert len({predict(client, row, **{"X-User": f"u{user}"}) for _ in range(4)}) == 1
+
+        # A shadow rollout: version one answers everything, two gets a copy of each request.
+        record = store.active_deployment(NAME)
+        assert record is not None
+        store.update_deployment(
+            record.id,
+            expected_version=record.version,
+            weights={one: 100.0, two: 0.0},
+            shadow_version=two,
+            shadow_rate=1.0,
+            event=DeploymentEventInput(kind="weights", actor="test", reason="shadow"),
+        )
+        wait_for(lambda: {predict(client, row) for _ in range(20)} == {one})
+        for _ in range(50):
+            assert predict(client, row) == one
+
+    def shadow_compared() -> bool:
+        stats = store.serving_stats_summary(NAME, since=started)
+        return (two, True) in stats and stats[two, True].compared >= 50
+
+    wait_for(shadow_compared)
+    stats = store.serving_stats_summary(NAME, since=started)
+    assert stats[one, False].requests >= 90 and stats[two, False].requests >= 90
+    assert stats[one, False].errors == 0 and stats[one, False].latency_p99_ms is not None
+    shadow = stats[two, True]
+    assert shadow.agreed == shadow.compared  # the same model bytes: they always agree
+    assert sum(stats[one, False].score_counts) >= stats[one, False].requests
