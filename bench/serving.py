@@ -6,8 +6,10 @@ local MLflow (SQLite, in the work folder), registered with Conveyor's tags and p
 ``champion`` (see _serving_model.py). The servers, each started as a subprocess on a free
 port of 127.0.0.1 and killed (its whole process group) at the end:
 
-* conveyor: ``conveyor serve --model models:/NAME@champion --workers 2`` in a bare project
-  (``POST /predict`` with ``{"instances": [...]}``; ready at ``/readyz``), with its own
+* conveyor: ``conveyor serve --workers 2`` in a bare project named after the model, so it
+  follows the project's deployment (there is none: the ``champion`` alias) and records the
+  per-version rollout statistics (``POST /predict`` with ``{"instances": [...]}``; ready at
+  ``/readyz``), with its own
   settings (runtime, threads, batching, validation, prediction log). Its row is skipped, with
   the reason, when the command does not exist.
 * mlflow: ``mlflow models serve -m models:/NAME@champion --env-manager local -w 2`` (its pyfunc
@@ -26,10 +28,12 @@ row; the log of every server is in the work folder.
 
 Each server gets the same rows, in its own protocol: after a check that it answers them
 (the right number of predictions, and the native model's probabilities where the answer has
-them) and a warm-up, wrk (Debian's package) sends 1-row and then 32-row JSON requests over 16
-keep-alive connections for ``--duration`` seconds each; then an open-loop generator sends
-1-row requests at a fixed 1,000/s (latency from each request's due time: no coordinated
-omission; see _serving_load.py). "ready s" is the time from starting the server's process to
+them), a warm-up and ``--settle`` idle seconds, an open-loop generator sends 1-row requests
+at a fixed 1,000/s (latency from each request's due time: no coordinated omission; see
+_serving_load.py): the steady-state latency. Then wrk (Debian's package) sends 1-row and
+32-row JSON requests over 16 keep-alive connections for ``--duration`` seconds each, and the
+fixed-rate load runs again at once ("after burst": while a server still digests the burst,
+e.g. writes its prediction log). "ready s" is the time from starting the server's process to
 the first 200 from its readiness endpoint (a worker has loaded the model); the load starts
 once 20 checks in a row got 200 (every worker ready; ``all_ready_s`` in the JSON). Ratios
 compare 1-row requests/s; "best peer" is the fastest of mlflow, BentoML and LitServe. The
@@ -152,7 +156,8 @@ def _conveyor_count(answer: Any) -> int | None:
 
 
 def build_servers(model: Any, workers: int, workdir: Path) -> dict[str, Server]:
-    # `conveyor serve` runs in a project: a bare conveyor.yaml (the model comes from --model).
+    # `conveyor serve` runs in a bare project named after the model: it follows the project's
+    # deployment (none: the champion alias), recording per-version statistics for rollouts.
     project = workdir / "project"
     project.mkdir(parents=True, exist_ok=True)
     (project / "conveyor.yaml").write_text(f"name: {model.name}\n")
@@ -161,7 +166,7 @@ def build_servers(model: Any, workers: int, workdir: Path) -> dict[str, Server]:
     return {
         "conveyor": Server(
             "conveyor",
-            [str(BIN / "conveyor"), "serve", "--model", model.uri, "--workers", str(workers)],
+            [str(BIN / "conveyor"), "serve", "--workers", str(workers)],
             "/readyz",
             "/predict",
             instances,
@@ -399,6 +404,19 @@ def check_answers(running: Running, model: Any, bodies: dict[int, bytes]) -> str
     return "; ".join(notes)
 
 
+def _fixed(url: str, body: bytes, args: argparse.Namespace) -> dict[str, Any]:
+    fixed = fixed_rate(url, body, rate=args.rate, duration=args.duration)
+    return {
+        "rate": fixed.rate,
+        "sent": fixed.sent,
+        "ok": fixed.ok,
+        "errors": fixed.errors,
+        "unfinished": fixed.unfinished,
+        "p50_ms": fixed.p50_ms,
+        "p99_ms": fixed.p99_ms,
+    }
+
+
 def measure(server: Server, model: Any, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     bodies = {
         n: json.dumps(server.body(model.rows[:n]), separators=(",", ":")).encode()
@@ -415,6 +433,8 @@ def measure(server: Server, model: Any, args: argparse.Namespace, workdir: Path)
         result["check"] = check_answers(running, model, bodies)
         url = running.base + server.path
         run_wrk(url, bodies[1], duration=args.warmup, connections=args.connections)
+        time.sleep(args.settle)  # what the warm-up left behind (logs, flushes) is written
+        result["fixed"] = _fixed(url, bodies[1], args)  # steady state
         for rows in (1, BIG_ROWS):
             load = run_wrk(url, bodies[rows], duration=args.duration, connections=args.connections)
             result[f"wrk_{rows}"] = {
@@ -427,16 +447,7 @@ def measure(server: Server, model: Any, args: argparse.Namespace, workdir: Path)
                 "p99_ms": load.p99_ms,
                 "max_ms": load.max_ms,
             }
-        fixed = fixed_rate(url, bodies[1], rate=args.rate, duration=args.duration)
-        result["fixed"] = {
-            "rate": fixed.rate,
-            "sent": fixed.sent,
-            "ok": fixed.ok,
-            "errors": fixed.errors,
-            "unfinished": fixed.unfinished,
-            "p50_ms": fixed.p50_ms,
-            "p99_ms": fixed.p99_ms,
-        }
+        result["fixed_after_burst"] = _fixed(url, bodies[1], args)  # while the backlog drains
     except Exception as err:  # a peer that fails gets a row saying why, the others go on
         result["skipped"] = f"{type(err).__name__}: {err}"[:400]
     finally:
@@ -473,6 +484,7 @@ def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         f"req/s {BIG_ROWS}-row (rows/s)",
         "p50/p99 ms",
         f"{args.rate:,.0f}/s p50/p99 ms",
+        "after burst p99",
         "ready s",
         "x mlflow",
         "x best peer",
@@ -484,6 +496,7 @@ def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             lines.append((r["server"], f"skipped: {r['skipped']}"))
             continue
         one, big, fixed = r.get("wrk_1", {}), r.get(f"wrk_{BIG_ROWS}", {}), r.get("fixed", {})
+        after = r.get("fixed_after_burst", {})
         late = ""
         if fixed and (fixed["ok"] < fixed["sent"] or fixed["unfinished"]):
             late = f" ({fixed['ok']}/{fixed['sent']} ok)"
@@ -496,6 +509,7 @@ def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
                 f"{_num(fixed.get('p50_ms'), 1)}/{_num(fixed.get('p99_ms'), 1)}{late}"
                 if fixed
                 else "-",
+                _num(after.get("p99_ms"), 1) if after else "-",
                 _num(r.get("ready_s"), 2),
                 _ratio(r.get("x_mlflow")),
                 _ratio(r.get("x_best_peer")),
@@ -559,6 +573,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=None, help="seconds (default 2, 1)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rate", type=float, default=1000.0, help="fixed-rate requests/s")
+    parser.add_argument(
+        "--settle", type=float, default=6.0, help="idle seconds between warm-up and load"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", help=f"comma-separated, of {','.join(SERVERS)}")
     parser.add_argument("--skip", default="", help="comma-separated servers to leave out")

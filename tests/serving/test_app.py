@@ -263,3 +263,20 @@ def test_responses_are_orjson_compatible(client: TestClient, registered_model: A
     response = client.post("/predict", content=orjson.dumps({"instances": registered_model.rows}))
     assert response.status_code == 200
     assert len(orjson.loads(response.content)["predictions"]) == len(registered_model.rows)
+
+
+def test_degraded_server_leaves_the_balancer_but_keeps_answering(
+    client: TestClient, registered_model: Any
+) -> None:
+    state = client.app.state.serving  # type: ignore[attr-defined]
+    state.degraded = "the metadata store has been unreachable for over 60s"
+    try:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "unreachable" in ready.json()["error"]
+        assert client.get("/v2/health/ready").status_code == 503
+        answer = client.post("/predict", json={"instances": registered_model.rows[:1]})
+        assert answer.status_code == 200
+        assert answer.headers["x-model-version"] == str(registered_model.version)
+    finally:
+        state.degraded = None
+    assert client.get("/readyz").status_code == 200

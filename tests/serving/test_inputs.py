@@ -188,3 +188,25 @@ def test_columns_of_different_lengths_are_refused() -> None:
     assert error.field == "weekend" and "shape (3, 2)" in error.message
     error = _error(lambda: columns_from_arrays(dict(arrays, weekend=True), SCHEMA))
     assert error.field == "weekend" and "expected a list of values, got True" in error.message
+
+
+NUMBERS: dict[str, Any] = {"a": "numeric", "b": "numeric", "c": "boolean"}
+
+
+def test_all_numeric_records_convert_in_one_block_like_column_by_column() -> None:
+    rows = [{"a": 1, "b": 2.5, "c": True}, {"a": None, "b": -3, "c": False}]
+    columns = columns_from_records(rows, NUMBERS)
+    assert list(columns) == ["a", "b", "c"]
+    assert all(c.dtype == np.float64 and c.flags["C_CONTIGUOUS"] for c in columns.values())
+    assert np.array_equal(columns["a"], [1.0, math.nan], equal_nan=True)
+    assert columns["b"].tolist() == [2.5, -3.0] and columns["c"].tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [("7", "field 'b' (row 1)"), (math.inf, "expected a finite number"), (10**400, "too large")],
+)
+def test_all_numeric_records_still_name_the_bad_value(value: Any, needle: str) -> None:
+    rows = [{"a": 1, "b": 2, "c": True}, {"a": 1, "b": value, "c": True}]
+    with pytest.raises(InputError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        columns_from_records(rows, NUMBERS)

@@ -43,7 +43,7 @@ def test_unknown_key_without_close_match_lists_the_allowed_keys(problems: Proble
     lines = problems("name: demo\nserve: {zzz: 1}\n")
     assert lines[1] == (
         "  line 2: serve.zzz: unknown key 'zzz'; allowed keys: host, port, workers, "
-        "model_threads, runtime, batching, prediction_log, max_body_mb, cache"
+        "model_threads, runtime, batching, prediction_log, store_grace_seconds, max_body_mb, cache"
     )
 
 

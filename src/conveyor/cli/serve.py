@@ -95,6 +95,7 @@ def server_config(
             model_uris=models,
             project=loaded.spec.name,
             store_url=settings.db_url,
+            store_grace_seconds=spec.store_grace_seconds,
             tracking_uri=settings.mlflow_tracking_uri,
             cache_dir=cache_dir,
             host=host if host is not None else spec.host,

@@ -81,6 +81,8 @@ class DeploymentFollower:
         replica: This server's name in the statistics (host and port).
         poll_seconds: Time between two looks at the deployment.
         stats_seconds: Time between two writes of the statistics.
+        grace_seconds: How long the store may stay unreachable before the replica reports
+            not-ready (it keeps serving its last known deployment meanwhile, and after).
     """
 
     store_url: str
@@ -89,6 +91,7 @@ class DeploymentFollower:
     replica: str
     poll_seconds: float = 1.0
     stats_seconds: float = 2.0
+    grace_seconds: float = 60.0
     _store: MetadataStore | None = None
     _stamp: Any = None
     _resolved: dict[int, ResolvedModel] = field(default_factory=dict)
@@ -187,25 +190,53 @@ class DeploymentFollower:
         return sum(d.requests for d in deltas)
 
     def run(
-        self, stop: threading.Event, broadcast: Callable[[ServingPlan], None]
-    ) -> None:  # pragma: no cover - exercised through the server tests
-        """Poll and write statistics until ``stop`` is set (the server's follower thread)."""
+        self,
+        stop: threading.Event,
+        broadcast: Callable[[ServingPlan], None],
+        readiness: Callable[[str | None], None],
+    ) -> None:
+        """Poll and write statistics until ``stop`` is set (the server's follower thread).
+
+        ``readiness`` receives why the replica should report not-ready (the store has been
+        unreachable for longer than ``grace_seconds``), then None once it is back.
+        """
         import time
 
         next_stats = time.monotonic() + self.stats_seconds
+        last_ok = time.monotonic()
+        degraded = False
         while not stop.wait(self.poll_seconds):
             try:
                 plan = self.poll()
+            except Exception as err:
+                logger.warning("cannot read the deployment of %s: %s", self.project, err)
+                self._drop_store()
+                if not degraded and time.monotonic() - last_ok > self.grace_seconds:
+                    degraded = True
+                    readiness(
+                        f"the metadata store has been unreachable for over "
+                        f"{self.grace_seconds:g}s ({err}); serving the last known deployment"
+                    )
+            else:
+                last_ok = time.monotonic()
+                if degraded:
+                    degraded = False
+                    readiness(None)
                 if plan is not None:
                     broadcast(plan)
-            except Exception:
-                logger.exception("following the deployment of %s failed; retrying", self.project)
             if time.monotonic() >= next_stats:
                 self.write_stats()
                 next_stats = time.monotonic() + self.stats_seconds
         self.write_stats()
+        self._drop_store()
+
+    def _drop_store(self) -> None:
         if self._store is not None:
-            self._store.close()
+            store, self._store = self._store, None
+            try:
+                store.close()
+            except Exception:  # already broken: nothing more to release
+                logger.debug("closing the metadata store failed", exc_info=True)
 
 
 def _served_weights(record: DeploymentRecord) -> dict[int, float]:

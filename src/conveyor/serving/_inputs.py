@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
@@ -93,11 +94,39 @@ def columns_from_records(
             name: _convert(_values_slowly(records, name, schema, allow_missing), name, kind)
             for name, kind in schema.items()
         }
+    if len(names) > 1 and all(kind in ("numeric", "boolean") for kind in schema.values()):
+        block = _number_block(picked, names)
+        if block is not None:
+            return block
     values = zip(*picked, strict=True) if len(names) > 1 else iter([picked])
     return {
         name: _convert(column, name, schema[name])
         for name, column in zip(names, values, strict=True)
     }
+
+
+def _number_block(
+    rows: list[tuple[Any, ...]], names: tuple[str, ...]
+) -> dict[str, np.ndarray[Any, Any]] | None:
+    """All-numeric rows as columns in one conversion, or None to convert column by column.
+
+    One type check over every value and one 2-D conversion instead of one per column (a
+    third of the server's time per 1-row request with 20 features). Anything unusual (a wrong
+    type, an infinity) returns None: the column-by-column path then says which field is wrong.
+    """
+    import numpy as np
+
+    types = set(map(type, chain.from_iterable(rows)))
+    if not types <= _NUMBER_TYPES:
+        return None
+    try:
+        matrix = np.array(rows, dtype=np.float64)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    if matrix.shape != (len(rows), len(names)) or (float in types and np.isinf(matrix).any()):
+        return None
+    columns = np.ascontiguousarray(matrix.T)  # each column contiguous
+    return dict(zip(names, columns, strict=True))
 
 
 def columns_from_split(

@@ -80,6 +80,8 @@ class ServerConfig:
         project: The project whose deployment is followed (with empty ``model_uris``).
         store_url: The metadata store holding the deployment and the serving statistics.
         poll_seconds: Time between two looks at the deployment.
+        store_grace_seconds: How long the store may be unreachable before ``/readyz`` says 503
+            (predictions go on with the last known deployment).
     """
 
     model_uris: tuple[str, ...]
@@ -100,6 +102,7 @@ class ServerConfig:
     project: str | None = None
     store_url: str | None = None
     poll_seconds: float = 1.0
+    store_grace_seconds: float = 60.0
 
     @property
     def follows_deployment(self) -> bool:
@@ -190,6 +193,7 @@ def run_server(
             resolve,
             replica_name(port),
             poll_seconds=config.poll_seconds,
+            grace_seconds=config.store_grace_seconds,
         )
         plan = follower.initial_plan()
     else:
@@ -225,12 +229,19 @@ def run_server(
         for control in controls.values():
             control.put(new)
 
+    def readiness(problem: str | None) -> None:
+        report(f"not ready: {problem}" if problem else "ready again: the metadata store answers")
+        for control in controls.values():
+            control.put(("degraded", problem))
+
     stop_following = threading.Event()
     threads = []
     if follower is not None:
         threads.append(
             threading.Thread(
-                target=follower.run, args=(stop_following, broadcast), name="conveyor-follower"
+                target=follower.run,
+                args=(stop_following, broadcast, readiness),
+                name="conveyor-follower",
             )
         )
 
@@ -452,6 +463,9 @@ def _worker(
             new = control.get()
             if new is None:
                 return
+            if isinstance(new, tuple):  # ("degraded", reason or None)
+                app.state.serving.degraded = new[1]
+                continue
             while not app.state.serving.ready:  # the first plan is still loading
                 if app.state.serving.status in ("failed", "stopping"):
                     return

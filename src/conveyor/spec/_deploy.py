@@ -312,6 +312,12 @@ class ServeSpec(SpecModel):
     prediction_log: PredictionLogSpec = Field(
         default_factory=PredictionLogSpec, description="Prediction logging."
     )
+    store_grace_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How long the metadata store may be unreachable before /readyz says 503 "
+        "(predictions go on with the last known deployment).",
+    )
     max_body_mb: float = Field(
         10.0, gt=0, description="Largest request body accepted (MB); larger ones get 413."
     )

@@ -22,9 +22,12 @@ def routes(state: ServingState) -> list[BaseRoute]:
 
     async def readyz(request: Request) -> Response:
         context(request.scope)["endpoint"] = "readyz"
-        body: dict[str, object] = {"ready": state.ready, "status": state.status}
+        ready = state.ready and state.degraded is None
+        body: dict[str, object] = {"ready": ready, "status": state.status}
         if state.error:
             body["error"] = state.error
+        if state.degraded:
+            body["error"] = state.degraded
         if state.ready:
             body["models"] = [
                 {
@@ -35,7 +38,7 @@ def routes(state: ServingState) -> list[BaseRoute]:
                 }
                 for served in state.served()
             ]
-        return json_response(body, 200 if state.ready else 503)
+        return json_response(body, 200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
         context(request.scope)["endpoint"] = "metrics"

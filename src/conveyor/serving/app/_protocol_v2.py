@@ -71,7 +71,8 @@ def routes(state: ServingState) -> list[BaseRoute]:
 
     async def ready(request: Request) -> Response:
         context(request.scope)["endpoint"] = "v2_health"
-        return json_response({"ready": state.ready}, 200 if state.ready else 503)
+        ready = state.ready and state.degraded is None
+        return json_response({"ready": ready}, 200 if ready else 503)
 
     async def model_metadata(request: Request) -> Response:
         context(request.scope)["endpoint"] = "v2_metadata"

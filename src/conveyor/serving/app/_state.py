@@ -119,6 +119,8 @@ class ServingState:
 
     ``status`` is ``loading`` until every model is loaded and warmed up, then ``ready``;
     ``failed`` (with ``error``) when loading raised, ``stopping`` during shutdown.
+    ``degraded`` says why the server should leave the load balancer although it still answers
+    (its metadata store has been unreachable too long): ``/readyz`` is 503 meanwhile.
     """
 
     options: AppOptions
@@ -129,6 +131,7 @@ class ServingState:
     default: ModelGroup | None = None
     status: str = "loading"
     error: str | None = None
+    degraded: str | None = None
     revision: str = ""
     loop: asyncio.AbstractEventLoop | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)

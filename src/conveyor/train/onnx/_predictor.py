@@ -96,6 +96,8 @@ class OnnxPredictor:
         return self._labels[np.asarray(predicted, dtype=np.int64).reshape(-1)]
 
     def _feeds(self, columns: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, Any]:
+        import numpy as np
+
         missing = [name for name in self.feature_schema if name not in columns]
         if missing:
             raise TrainingError(
@@ -106,7 +108,12 @@ class OnnxPredictor:
         rows = None
         for name, kind in self.feature_schema.items():
             column = columns[name]
-            values = _categories(column) if kind == "categorical" else _numbers(column)
+            if kind == "categorical":
+                values = _categories(column)
+            elif type(column) is np.ndarray and column.dtype == np.float64 and column.ndim == 1:
+                values = column  # the server's validated columns: no conversion needed
+            else:
+                values = _numbers(column)
             if rows is None:
                 rows = len(values)
             elif len(values) != rows:
