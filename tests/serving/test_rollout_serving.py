@@ -33,15 +33,62 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def versions(register_version: Callable[..., int], serving_tracking_uri: str) -> tuple[int, int]:
+def two_versions(
+    register_version: Callable[..., int], tracking_uri: str, name: str
+) -> tuple[int, int]:
     """Two versions of one model (the same bytes), the first one the champion."""
     from mlflow import MlflowClient
 
-    first, second = register_version(NAME), register_version(NAME)
-    client = MlflowClient(tracking_uri=serving_tracking_uri, registry_uri=serving_tracking_uri)
-    client.set_registered_model_alias(NAME, "champion", str(first))
+    first, second = register_version(name), register_version(name)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    client.set_registered_model_alias(name, "champion", str(first))
     return first, second
+
+
+@pytest.fixture(scope="module")
+def versions(register_version: Callable[..., int], serving_tracking_uri: str) -> tuple[int, int]:
+    return two_versions(register_version, serving_tracking_uri, NAME)
+
+
+def start_server(
+    root: Path, tracking_uri: str, artifacts: Path, *extra: str
+) -> tuple[subprocess.Popen[str], str]:
+    """``conveyor serve`` for the project at ``root``, once ``/readyz`` answers 200."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *CONVEYOR, "--project", str(root), "serve", "--port", str(port),
+            "--runtime", RUNTIME, *extra,
+        ],
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "CONVEYOR_ARTIFACTS_URL": str(artifacts),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert time.monotonic() < deadline, "the server did not become ready"
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    time.sleep(1.0)  # both workers
+    return process, url
+
+
+def stop_server(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    return output
 
 
 @pytest.fixture
@@ -66,38 +113,13 @@ def served(
         actor="test",
         reason="a canary",
     )
-    port = free_port()
     artifacts = tmp_path / "artifacts"
-    process = subprocess.Popen(
-        [*CONVEYOR, "--project", str(root), "serve", "--port", str(port), "--runtime", RUNTIME],
-        env={
-            **os.environ,
-            "MLFLOW_TRACKING_URI": serving_tracking_uri,
-            "CONVEYOR_ARTIFACTS_URL": str(artifacts),
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    process, url = start_server(root, serving_tracking_uri, artifacts)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "the server did not become ready"
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        time.sleep(1.0)  # both workers
         yield url, store, artifacts
     finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=60)
+        output = stop_server(process)
         store.close()
-    assert process.returncode == 0, output
     assert "deployment changed" in output
 
 
@@ -156,3 +178,64 @@ def test_serve_follows_weights_stickiness_and_shadow_without_restart(
     shadow = stats[two, True]
     assert shadow.agreed == shadow.compared  # the same model bytes: they always agree
     assert sum(stats[one, False].score_counts) >= stats[one, False].requests
+
+
+CANARY = "rollout-canary"
+
+
+def test_serve_with_controller_takes_a_healthy_canary_to_champion(
+    tmp_path: Path,
+    register_version: Callable[..., int],
+    serving_tracking_uri: str,
+    registered_model: Any,
+) -> None:
+    from mlflow import MlflowClient
+
+    from conveyor.deploy import start_deployment
+    from conveyor.registry import ModelRegistry, connect
+    from conveyor.spec import load_spec
+
+    one, two = two_versions(register_version, serving_tracking_uri, CANARY)
+    root = tmp_path / "proj"
+    init_project(root, name=CANARY)
+    with (root / "conveyor.yaml").open("a", encoding="utf-8") as spec:
+        spec.write(
+            "\nserve:\n  workers: 2\n"
+            "rollout:\n  policy: canary\n  steps: [20, 60, 100]\n"
+            "  min_requests_per_step: 40\n  min_seconds_per_step: 1\n"
+            "  guardrails: {error_rate: 0.05, min_requests: 20}\n"
+        )
+    process, url = start_server(root, serving_tracking_uri, tmp_path / "art", "--controller")
+    store = MetadataStore(f"sqlite:///{root / '.conveyor' / 'conveyor.db'}")
+    row = registered_model.rows[0]
+    try:
+        record = start_deployment(
+            store,
+            ModelRegistry(connect(serving_tracking_uri), CANARY),
+            CANARY,
+            load_spec(root / "conveyor.yaml").spec.rollout,
+            version=two,
+            actor="test",
+            reason="roll out v2",
+        )
+        assert record.weights == {one: 80.0, two: 20.0}
+        seen: Counter[int] = Counter()
+        with httpx.Client(base_url=url, timeout=30) as client:
+            deadline = time.monotonic() + 90
+            while store.get_deployment(record.id).state != "promoted":
+                assert time.monotonic() < deadline, store.list_deployment_events(record.id)
+                seen.update(predict(client, row) for _ in range(20))
+            time.sleep(2.5)  # every worker follows the promoted record
+            assert {predict(client, row) for _ in range(40)} == {two}
+    finally:
+        output = stop_server(process)
+        store.close()
+    assert seen[one] > 0 and seen[two] > 0
+    with MetadataStore(f"sqlite:///{root / '.conveyor' / 'conveyor.db'}") as reopened:
+        events = reopened.list_deployment_events(record.id)
+    kinds = [e.kind for e in events]
+    assert kinds.count("advanced") == 2 and kinds[-1] == "promoted", kinds
+    assert all(e.reason for e in events)
+    client = MlflowClient(tracking_uri=serving_tracking_uri, registry_uri=serving_tracking_uri)
+    assert int(client.get_model_version_by_alias(CANARY, "champion").version) == two
+    assert "controller:" in output

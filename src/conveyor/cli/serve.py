@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from conveyor.cli._app import state
 from conveyor.cli._console import console
 
 if TYPE_CHECKING:
+    from conveyor.deploy import Controller
     from conveyor.serving._server import ServerConfig
 
 app = typer.Typer()
@@ -46,6 +50,14 @@ def serve(
     log_level: Annotated[
         str, typer.Option("--log-level", help="Log level of the workers.")
     ] = "warning",
+    controller: Annotated[
+        bool,
+        typer.Option(
+            "--controller",
+            help="Also run the rollout controller in this process (single-machine setups; "
+            "with several replicas run `conveyor controller` once instead).",
+        ),
+    ] = False,
 ) -> None:
     """Serve models over HTTP: Conveyor JSON, Open Inference Protocol V2 and MLflow scoring."""
     from conveyor.serving._server import run_server
@@ -59,9 +71,38 @@ def serve(
         runtime=runtime,
         log_level=log_level,
     )
-    code = run_server(config, report=lambda line: console.print(line, soft_wrap=True))
+
+    def report(line: str) -> None:
+        console.print(escape(line), soft_wrap=True)
+
+    with ExitStack() as stack:
+        background = []
+        if controller:
+            background.append(stack.enter_context(_controller(state(ctx).project, report)).run)
+        code = run_server(config, report=report, background=background)
     if code:
         raise typer.Exit(code)
+
+
+@contextmanager
+def _controller(project: Path | None, report: Callable[[str], None]) -> Iterator[Controller]:
+    """The project's rollout controller, with its own connection to the metadata store."""
+    from conveyor.deploy import Controller
+    from conveyor.session import Session
+    from conveyor.store import MetadataStore
+
+    with Session.open(project) as session:
+        spec = session.require_spec().spec
+        settings = session.settings
+        cache_dir = session.project.ensure_state_dir() / "models"
+    with MetadataStore(settings.db_url) as store:
+        yield Controller.from_spec(
+            store,
+            spec,
+            tracking_uri=settings.mlflow_tracking_uri,
+            cache_dir=cache_dir,
+            report=lambda line: report(f"controller: {line}"),
+        )
 
 
 def server_config(

@@ -24,7 +24,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,6 +147,7 @@ def run_server(
     sock: socket.socket | None = None,
     report: Callable[[str], None] = print,
     ready_timeout: float = 300.0,
+    background: Sequence[Callable[[threading.Event], None]] = (),
 ) -> int:
     """Run the server until SIGTERM/SIGINT; returns the exit code (0 after a clean stop).
 
@@ -155,6 +156,8 @@ def run_server(
         sock: An already bound socket (default: bind ``config.host:config.port``).
         report: Receives one line per event: the URL, each worker's readiness, the stop.
         ready_timeout: Longest wait for every worker to load its models.
+        background: Loops run in threads of this process once the workers start, each until
+            the event it gets is set at shutdown (``conveyor serve --controller``).
 
     Raises:
         SettingsError: the address cannot be bound or a setting is invalid.
@@ -235,7 +238,10 @@ def run_server(
             control.put(("degraded", problem))
 
     stop_following = threading.Event()
-    threads = []
+    threads = [
+        threading.Thread(target=loop, args=(stop_following,), name=f"conveyor-background-{i}")
+        for i, loop in enumerate(background)
+    ]
     if follower is not None:
         threads.append(
             threading.Thread(

@@ -1,0 +1,197 @@
+"""Real MLflow, a real metadata store on every backend, a fake clock, traffic and a webhook.
+
+* ``tracking`` is one SQLite MLflow database for the session (a new one migrates slowly) with
+  one logged Conveyor model; ``registry`` is a registered model unique to the test, and
+  ``versions(n)`` registers ``n`` versions of that logged model (cheap: no new run).
+* ``store`` is a metadata store on each backend (PostgreSQL's database is shared, so every
+  test uses its own project name, which is also the registered model's name).
+* ``clock`` is a settable clock, so tests never sleep through ``min_seconds_per_step``.
+* ``write_stats(store, project, version, requests, at=...)`` adds what a replica counted.
+* ``webhook`` is a real HTTP server on 127.0.0.1 that records the JSON it receives.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conveyor.store import MetadataStore, ServingStatsInput, latency_bucket
+
+LATENCY_SIZE = 23  # len(LATENCY_BUCKETS_MS) + 1
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """The session's MLflow: its URI, a client, and one logged Conveyor model."""
+
+    uri: str
+    client: Any
+    model_uri: str
+    run_id: str
+
+
+@pytest.fixture(scope="session")
+def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
+    import mlflow
+    from sklearn.datasets import load_iris
+
+    from conveyor.registry import connect, ensure_experiment, log_conveyor_model
+    from conveyor.spec._metrics import Task
+    from conveyor.train.algorithms import SklearnAlgorithm
+
+    before = mlflow.get_tracking_uri()
+    root = tmp_path_factory.mktemp("deploy-tracking")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = connect(uri)
+    experiment = ensure_experiment(client, "deploy-tests", artifact_location=str(root / "art"))
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    X.columns = ["a", "b", "c", "d"]
+    folder = root / "model"
+    SklearnAlgorithm(
+        "sklearn.tree.DecisionTreeClassifier",
+        task=Task.multiclass_classification,
+        feature_schema=dict.fromkeys(X.columns, "numeric"),
+    ).fit(X, y).save(folder)
+    with mlflow.start_run(experiment_id=experiment) as run:
+        info = log_conveyor_model(folder, X_example=X)
+    yield Tracking(uri, client, info.model_uri, run.info.run_id)
+    mlflow.set_tracking_uri(before)
+    mlflow.set_registry_uri(before)
+
+
+@pytest.fixture
+def project() -> str:
+    """A project name unique to the test (also its registered model's name)."""
+    return f"deploy-{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+def registry(tracking: Tracking, project: str) -> Any:
+    from conveyor.registry import ModelRegistry
+
+    return ModelRegistry(tracking.client, project)
+
+
+Versions = Callable[..., list[int]]
+
+
+@pytest.fixture
+def versions(registry: Any, tracking: Tracking) -> Versions:
+    """``versions(n, **tags) -> [numbers]``: register ``n`` versions of the logged model."""
+
+    def register(n: int, **tags: str) -> list[int]:
+        return [
+            registry.register(
+                model_uri=tracking.model_uri, run_id=tracking.run_id, tags=tags
+            ).version
+            for _ in range(n)
+        ]
+
+    return register
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[MetadataStore]:
+    with MetadataStore(store_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[MetadataStore]:
+    """A store for tests where the backend does not matter (MLflow-heavy ones)."""
+    with MetadataStore(f"sqlite:///{tmp_path / 'store' / 'conveyor.db'}") as opened:
+        yield opened
+
+
+class Clock:
+    """A clock that moves only when told to; starts at a statistics window boundary."""
+
+    def __init__(self) -> None:
+        real = datetime.now(UTC)
+        self.now = real.replace(second=real.second // 10 * 10, microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def write_stats(
+    store: MetadataStore,
+    project: str,
+    version: int,
+    requests: int,
+    *,
+    at: datetime,
+    errors: int = 0,
+    latency_ms: float = 5.0,
+    replica: str = "replica-1",
+    **extra: Any,
+) -> None:
+    """Add what a replica would have counted for ``version`` in the window holding ``at``."""
+    latency = [0] * LATENCY_SIZE
+    latency[latency_bucket(latency_ms)] = requests
+    store.add_serving_stats(
+        project=project,
+        replica=replica,
+        stats=[
+            ServingStatsInput(
+                model_version=version,
+                window=at,
+                requests=requests,
+                errors=errors,
+                latency_counts=latency,
+                latency_ms_sum=latency_ms * requests,
+                **extra,
+            )
+        ],
+    )
+
+
+@dataclass
+class Webhook:
+    """A local HTTP server that records every JSON body POSTed to it."""
+
+    url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            hook.received.append(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    hook.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/rollback"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield hook
+    server.shutdown()
+    server.server_close()
+    thread.join()
