@@ -53,8 +53,13 @@ def versions(register_version: Callable[..., int], serving_tracking_uri: str) ->
 def start_server(
     root: Path, tracking_uri: str, artifacts: Path, *extra: str
 ) -> tuple[subprocess.Popen[str], str]:
-    """``conveyor serve`` for the project at ``root``, once ``/readyz`` answers 200."""
+    """``conveyor serve`` for the project at ``root``, once ``/readyz`` answers 200.
+
+    Its output goes to ``root/serve.log`` (a pipe nobody reads would fill up and block the
+    workers' logging of failed predictions).
+    """
     port = free_port()
+    log = (root / "serve.log").open("w")
     process = subprocess.Popen(
         [
             *CONVEYOR, "--project", str(root), "serve", "--port", str(port),
@@ -65,14 +70,16 @@ def start_server(
             "MLFLOW_TRACKING_URI": tracking_uri,
             "CONVEYOR_ARTIFACTS_URL": str(artifacts),
         },
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
+    log.close()
+    process.log_path = root / "serve.log"  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert process.poll() is None, (root / "serve.log").read_text()
         assert time.monotonic() < deadline, "the server did not become ready"
         try:
             if httpx.get(f"{url}/readyz").status_code == 200:
@@ -86,7 +93,8 @@ def start_server(
 
 def stop_server(process: subprocess.Popen[str]) -> str:
     process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=60)
+    process.wait(timeout=60)
+    output: str = process.log_path.read_text()  # type: ignore[attr-defined]
     assert process.returncode == 0, output
     return output
 
@@ -238,4 +246,141 @@ def test_serve_with_controller_takes_a_healthy_canary_to_champion(
     assert all(e.reason for e in events)
     client = MlflowClient(tracking_uri=serving_tracking_uri, registry_uri=serving_tracking_uri)
     assert int(client.get_model_version_by_alias(CANARY, "champion").version) == two
+    assert "controller:" in output
+
+
+BROKEN = "rollout-broken"
+_SWITCHABLE = '''
+"""A classifier that fails while the file named by $SWITCH exists (written by the test)."""
+import os
+
+from sklearn.linear_model import LogisticRegression
+
+
+class SwitchableClassifier(LogisticRegression):
+    def predict_proba(self, X):
+        if os.path.exists(os.environ.get("SWITCH", "/nonexistent")):
+            raise RuntimeError("broken on purpose")
+        return super().predict_proba(X)
+'''
+
+
+def register_switchable(
+    folder: Path, tracking_uri: str, rows: list[dict[str, Any]], schema: dict[str, Any]
+) -> int:
+    """Train, log and register a version whose predictions fail while the switch file exists."""
+    import hashlib
+
+    import mlflow
+    import pandas as pd
+
+    from conveyor.registry import ModelRegistry, connect, ensure_experiment, log_conveyor_model
+    from conveyor.spec._metrics import Task
+    from conveyor.train._archive import pack_model
+    from conveyor.train.algorithms import SklearnAlgorithm
+
+    frame = pd.DataFrame(rows * 4)
+    target = (frame["distance"].fillna(0) > frame["distance"].median()).to_numpy()
+    model_dir = folder / "model"
+    SklearnAlgorithm(
+        "switchable_model.SwitchableClassifier",
+        task=Task.binary_classification,
+        feature_schema=schema,
+    ).fit(frame[list(schema)], target).save(model_dir)
+    client = connect(tracking_uri)
+    experiment = ensure_experiment(client, "broken", artifact_location=str(folder / "art"))
+    with mlflow.start_run(experiment_id=experiment) as run:
+        info = log_conveyor_model(model_dir, X_example=frame[list(schema)].head(20))
+    tags = {
+        "conveyor.model_sha256": hashlib.sha256(pack_model(model_dir)).hexdigest(),
+        "conveyor.algorithm": "sklearn",
+        "conveyor.task": "binary_classification",
+        "conveyor.onnx_verified": "false",
+    }
+    return (
+        ModelRegistry(client, BROKEN)
+        .register(model_uri=info.model_uri, run_id=run.info.run_id, tags=tags)
+        .version
+    )
+
+
+def test_a_challenger_that_fails_is_rolled_back_within_its_first_step(
+    tmp_path: Path,
+    register_version: Callable[..., int],
+    serving_tracking_uri: str,
+    registered_model: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlflow import MlflowClient
+
+    from conveyor.deploy import start_deployment
+    from conveyor.registry import ModelRegistry, connect
+    from conveyor.spec import load_spec
+
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "switchable_model.py").write_text(_SWITCHABLE)
+    monkeypatch.syspath_prepend(str(modules))
+    switch = tmp_path / "broken"
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(modules), os.environ.get("PYTHONPATH", "")])
+    )
+    monkeypatch.setenv("SWITCH", str(switch))
+
+    one = register_version(BROKEN)
+    client = MlflowClient(tracking_uri=serving_tracking_uri, registry_uri=serving_tracking_uri)
+    client.set_registered_model_alias(BROKEN, "champion", str(one))
+    two = register_switchable(
+        tmp_path, serving_tracking_uri, registered_model.rows, dict(registered_model.feature_schema)
+    )
+    root = tmp_path / "proj"
+    init_project(root, name=BROKEN)
+    with (root / "conveyor.yaml").open("a", encoding="utf-8") as spec:
+        spec.write(
+            "\nserve:\n  workers: 2\n"
+            "rollout:\n  policy: canary\n  steps: [30, 100]\n"
+            "  min_requests_per_step: 200\n  min_seconds_per_step: 60\n"
+            "  guardrails: {error_rate: 0.05, min_requests: 20}\n"
+        )
+    process, url = start_server(root, serving_tracking_uri, tmp_path / "art", "--controller")
+    store = MetadataStore(f"sqlite:///{root / '.conveyor' / 'conveyor.db'}")
+    row = registered_model.rows[0]
+    statuses: Counter[tuple[int, int]] = Counter()
+    try:
+        record = start_deployment(
+            store,
+            ModelRegistry(connect(serving_tracking_uri), BROKEN),
+            BROKEN,
+            load_spec(root / "conveyor.yaml").spec.rollout,
+            version=two,
+            actor="test",
+            reason="roll out the switchable version",
+        )
+        with httpx.Client(base_url=url, timeout=30) as http:
+            deadline = time.monotonic() + 30
+            while not statuses[200, two]:  # both workers serve the canary, healthy so far
+                assert time.monotonic() < deadline
+                response = http.post("/predict", json={"instances": [row]})
+                statuses[response.status_code, int(response.headers["x-model-version"])] += 1
+            switch.touch()  # version two now fails every prediction
+            deadline = time.monotonic() + 60
+            while store.get_deployment(record.id).state != "rolled_back":
+                assert time.monotonic() < deadline, store.list_deployment_events(record.id)
+                response = http.post("/predict", json={"instances": [row]})
+                statuses[response.status_code, int(response.headers["x-model-version"])] += 1
+            time.sleep(2.5)  # every worker follows the record
+            after = [http.post("/predict", json={"instances": [row]}) for _ in range(40)]
+    finally:
+        output = stop_server(process)
+        store.close()
+    assert statuses[500, two] > 0 and statuses[500, one] == 0
+    assert {(r.status_code, r.headers["x-model-version"]) for r in after} == {(200, str(one))}
+    with MetadataStore(f"sqlite:///{root / '.conveyor' / 'conveyor.db'}") as reopened:
+        events = reopened.list_deployment_events(record.id)
+        audit = reopened.list_audit(limit=10)
+    last = events[-1]
+    assert last.kind == "rolled_back" and "error" in last.reason, last
+    assert last.metrics and "advanced" not in [e.kind for e in events]  # within its first step
+    assert any(a.action == "rollout.rollback" for a in audit)
+    assert int(client.get_model_version_by_alias(BROKEN, "champion").version) == one
     assert "controller:" in output
