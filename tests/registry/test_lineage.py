@@ -85,6 +85,24 @@ def test_lineage_follows_every_link(
     assert chain["deployments"] == []
     json.dumps(chain)  # JSON-ready
 
+    store.create_deployment(
+        project=registry.name,
+        champion_version=1,
+        challenger_version=None,
+        policy="direct",
+        weights={1: 100.0},
+        state="promoted",
+        actor="alice",
+        reason="first live version",
+    )
+    (deployment,) = lineage(registry, 1, store=store)["deployments"]
+    assert (deployment["policy"], deployment["state"], deployment["role"]) == (
+        "direct",
+        "promoted",
+        "champion",
+    )
+    assert deployment["weights"] == {"1": 100.0} and deployment["reason"] == "first live version"
+
 
 def test_a_version_registered_outside_conveyor_has_unknown_links(
     registry: ModelRegistry, log_model: LogModel, store: MetadataStore

@@ -56,7 +56,13 @@ def render(chain: dict[str, Any]) -> Tree:
     node = node.add(_model_version(version))
     deployments = node.add("[bold]deployments[/]")
     for deployment in chain["deployments"] or ():
-        deployments.add(escape(str(deployment)))
+        split = ", ".join(f"v{v} {w:g}%" for v, w in deployment["weights"].items())
+        deployments.add(
+            escape(
+                f"{deployment['id'][:8]} {deployment['policy']} as {deployment['role']}: "
+                f"{deployment['state']} ({split}) {deployment['created_at'][:19]}"
+            )
+        )
     if not chain["deployments"]:
         deployments.add("[dim]none yet[/]")
     return root

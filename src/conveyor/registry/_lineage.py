@@ -24,7 +24,8 @@ def lineage(registry: ModelRegistry, ref: str | int, *, store: MetadataStore) ->
     Keys, in order: ``sources``, ``raw_dataset``, ``validated_dataset``, ``pipeline_run``,
     ``mlflow_run``, ``model_version``, ``deployments``. A link that cannot be traced is the
     string ``"unknown"``; one whose id is known but whose record is gone is
-    ``{"id": ..., "found": False}``. ``deployments`` is a list (empty until deployments exist).
+    ``{"id": ..., "found": False}``. ``deployments`` lists the project's deployments that
+    involved the version (as champion, challenger or shadow), newest first.
 
     Raises:
         ModelVersionNotFoundError: no such version.
@@ -43,8 +44,31 @@ def lineage(registry: ModelRegistry, ref: str | int, *, store: MetadataStore) ->
         "pipeline_run": _pipeline_run(store, tags.get("conveyor.pipeline_run")),
         "mlflow_run": _mlflow_run(registry, version.run_id),
         "model_version": _model_version(version),
-        "deployments": [],
+        "deployments": _deployments(store, registry.name, version.version),
     }
+
+
+def _deployments(store: MetadataStore, project: str, number: int) -> list[dict[str, Any]]:
+    records = store.list_deployments(project, limit=1000)
+    return [
+        {
+            "id": record.id,
+            "policy": str(record.policy),
+            "state": str(record.state),
+            "role": (
+                "champion"
+                if record.champion_version == number
+                else "challenger"
+                if record.challenger_version == number
+                else "shadow"
+            ),
+            "weights": {str(v): w for v, w in record.weights.items()},
+            "created_at": record.created_at.isoformat(),
+            "reason": record.reason,
+        }
+        for record in records
+        if number in (record.champion_version, record.challenger_version, record.shadow_version)
+    ]
 
 
 def _dataset(store: MetadataStore, ident: str | None) -> DatasetVersionRecord | None:
