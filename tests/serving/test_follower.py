@@ -113,3 +113,44 @@ def test_an_unreachable_store_turns_readiness_off_after_the_grace_period(
     finally:
         stop.set()
         thread.join(5)
+
+
+def test_a_version_that_cannot_be_loaded_fails_the_deployment_and_gets_no_traffic(
+    store: MetadataStore,
+    store_url: str,
+    unique: str,
+    register_version: Any,
+    serving_tracking_uri: str,
+    tmp_path: Path,
+) -> None:
+    from functools import partial
+
+    from conveyor.serving._loading import load_resolved, resolve_model
+
+    good = register_version(unique)
+    tampered = register_version(unique, tags={"conveyor.model_sha256": "0" * 64})
+    follower = DeploymentFollower(
+        store_url,
+        unique,
+        partial(resolve_model, tracking_uri=serving_tracking_uri, cache_dir=tmp_path / "cache"),
+        "host:1",
+        check=partial(load_resolved, runtime="native"),
+    )
+    record = store.create_deployment(
+        project=unique,
+        champion_version=good,
+        challenger_version=tampered,
+        policy="canary",
+        weights={good: 90.0, tampered: 10.0},
+        state="rolling",
+        actor="t",
+    )
+    plan = follower.initial_plan()
+    assert [m.version for m in plan.models] == [good]
+    assert plan.traffic_plans()[unique].weights == {good: 100.0}
+    failed = store.get_deployment(record.id)
+    assert failed.state == "failed"
+    (event,) = [e for e in store.list_deployment_events(record.id) if e.kind == "failed"]
+    assert f"version {tampered} cannot be loaded" in event.reason
+    assert "ModelChecksumError" in event.reason and event.actor == "replica host:1"
+    assert follower.poll() is None  # nothing new since

@@ -14,6 +14,10 @@ Which versions a deployment serves:
   version), with the record's weights; a version at 0 % stays loaded (warm, for blue-green);
 * ``promoted``: the challenger alone; ``rolled_back`` / ``failed``: the champion alone;
 * no deployment yet: the registry's ``champion`` alias.
+
+A version new to the follower is first loaded once in the parent (checksums, runtime, warm-up)
+before any worker is told about it: one that cannot be loaded marks the deployment ``failed``,
+with the reason, so it never gets traffic and the controller and ``rollout status`` say why.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ class DeploymentFollower:
         project: The project (its registered model has the same name).
         resolve: Resolves (and downloads) ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``.
         replica: This server's name in the statistics (host and port).
+        check: Loads a version once (raising when it cannot be loaded) before it gets traffic.
         poll_seconds: Time between two looks at the deployment.
         stats_seconds: Time between two writes of the statistics.
         grace_seconds: How long the store may stay unreachable before the replica reports
@@ -89,12 +94,14 @@ class DeploymentFollower:
     project: str
     resolve: Callable[[str], ResolvedModel]
     replica: str
+    check: Callable[[ResolvedModel], None] | None = None
     poll_seconds: float = 1.0
     stats_seconds: float = 2.0
     grace_seconds: float = 60.0
     _store: MetadataStore | None = None
     _stamp: Any = None
     _resolved: dict[int, ResolvedModel] = field(default_factory=dict)
+    _checked: dict[int, str | None] = field(default_factory=dict)
     _pending: list[StatsDelta] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -112,6 +119,8 @@ class DeploymentFollower:
         record = store.get_deployment(self._stamp.id) if self._stamp is not None else None
         if record is None:
             return ServingPlan((self.resolve(f"models:/{self.project}@champion"),))
+        record = self._refuse_unloadable(record)
+        self._stamp = store.deployment_stamp(self.project)
         return self._plan(record)
 
     def poll(self) -> ServingPlan | None:
@@ -120,10 +129,46 @@ class DeploymentFollower:
         stamp = store.deployment_stamp(self.project)
         if stamp is None or stamp == self._stamp:
             return None
-        record = store.get_deployment(stamp.id)
+        record = self._refuse_unloadable(store.get_deployment(stamp.id))
         plan = self._plan(record)
-        self._stamp = stamp
+        self._stamp = store.deployment_stamp(self.project)
         return plan
+
+    def _refuse_unloadable(self, record: DeploymentRecord) -> DeploymentRecord:
+        """Mark an active deployment ``failed`` when a version it adds cannot be loaded."""
+        if not record.state.active or self.check is None:
+            return record
+        from conveyor.errors import ConflictError
+        from conveyor.store import DeploymentEventInput
+
+        for version in (record.challenger_version, record.shadow_version):
+            if version is None or version == record.champion_version:
+                continue
+            if version not in self._checked:
+                try:
+                    self.check(self.resolve(f"models:/{self.project}/{version}"))
+                    self._checked[version] = None
+                except Exception as err:
+                    self._checked[version] = f"{type(err).__name__}: {err}"
+            problem = self._checked[version]
+            if problem is None:
+                continue
+            logger.error("version %s cannot be loaded, so it gets no traffic: %s", version, problem)
+            try:
+                return self._open().update_deployment(
+                    record.id,
+                    expected_version=record.version,
+                    state="failed",
+                    event=DeploymentEventInput(
+                        kind="failed",
+                        actor=f"replica {self.replica}",
+                        reason=f"version {version} cannot be loaded, so it got no traffic: "
+                        f"{problem}",
+                    ),
+                )
+            except ConflictError:  # changed meanwhile: judged again from the new record
+                return self._refuse_unloadable(self._open().get_deployment(record.id))
+        return record
 
     def _plan(self, record: DeploymentRecord) -> ServingPlan:
         weights = _served_weights(record)

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -181,7 +182,7 @@ def run_server(
     # connect, so workers that only verify and load local files are ready in about a second.
     from conveyor.registry._client import redact_uri
     from conveyor.serving._follower import DeploymentFollower, ServingPlan, replica_name
-    from conveyor.serving._loading import resolve_model
+    from conveyor.serving._loading import load_resolved, resolve_model
 
     def resolve(uri: str) -> ResolvedModel:
         return resolve_model(uri, tracking_uri=config.tracking_uri, cache_dir=config.cache_dir)
@@ -195,6 +196,7 @@ def run_server(
             config.project,
             resolve,
             replica_name(port),
+            check=partial(load_resolved, runtime=config.runtime, threads=1),  # type: ignore[arg-type]
             poll_seconds=config.poll_seconds,
             grace_seconds=config.store_grace_seconds,
         )
