@@ -329,6 +329,19 @@ EXPECTED = {
         "load_model",
         "parse_model_uri",
     },
+    "conveyor.monitor": {
+        "ColumnDrift",
+        "ColumnKind",
+        "DriftInput",
+        "DriftReport",
+        "Histogram",
+        "LOG_COLUMNS",
+        "compute_drift",
+        "load_history",
+        "prediction_window",
+        "save_report",
+        "training_reference",
+    },
 }
 
 

@@ -9,7 +9,7 @@ from typing import Final, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from conveyor.spec._base import Duration, SpecModel, problem_error
+from conveyor.spec._base import Duration, SpecModel, did_you_mean, problem_error
 
 __all__ = [
     "DEFAULT_DRIFT_THRESHOLDS",
@@ -32,6 +32,7 @@ class DriftMethod(StrEnum):
     ks = "ks"
     chi_square = "chi_square"
     jensen_shannon = "jensen_shannon"
+    wasserstein = "wasserstein"
 
 
 DEFAULT_DRIFT_THRESHOLDS: Final = MappingProxyType(
@@ -40,15 +41,23 @@ DEFAULT_DRIFT_THRESHOLDS: Final = MappingProxyType(
         DriftMethod.ks: 0.1,
         DriftMethod.chi_square: 0.1,
         DriftMethod.jensen_shannon: 0.1,
+        DriftMethod.wasserstein: 0.1,
     }
 )
-"""Statistic values above which a column counts as drifted, unless the spec says otherwise."""
+"""Statistic values above which a column counts as drifted, unless the spec says otherwise.
+
+What each value is: ``psi`` the population stability index on the reference's quantile bins
+(categories for categorical columns); ``ks`` the Kolmogorov-Smirnov statistic; ``chi_square``
+Cramér's V of the chi-square test (an effect size in [0, 1], not the statistic itself, which
+grows with the sample); ``jensen_shannon`` the Jensen-Shannon distance (base 2, in [0, 1]);
+``wasserstein`` the Wasserstein-1 distance divided by the reference's standard deviation.
+"""
 
 
 class DriftMethods(SpecModel):
     """Which statistic is used for each kind of column."""
 
-    numeric: Literal["psi", "ks", "jensen_shannon"] = Field(
+    numeric: Literal["psi", "ks", "jensen_shannon", "wasserstein"] = Field(
         "psi", description="Statistic for numeric columns."
     )
     categorical: Literal["psi", "chi_square", "jensen_shannon"] = Field(
@@ -69,19 +78,69 @@ class DriftSpec(SpecModel):
     thresholds: dict[DriftMethod, float] = Field(
         default_factory=lambda: dict(DEFAULT_DRIFT_THRESHOLDS),
         description="Statistic value above which a column counts as drifted; methods left out "
-        "keep their defaults (psi 0.2, ks 0.1, chi_square 0.1, jensen_shannon 0.1).",
+        "keep their defaults (psi 0.2, ks 0.1, chi_square 0.1, jensen_shannon 0.1, "
+        "wasserstein 0.1).",
+    )
+    column_thresholds: dict[str, dict[DriftMethod, float]] = Field(
+        default_factory=dict,
+        description="Thresholds for single columns, e.g. {age: {psi: 0.3}}; they override "
+        "'thresholds' for that column and method.",
     )
     dataset_share: float = Field(
-        0.3, gt=0, le=1, description="Share of drifted columns that flags the whole window."
+        0.3,
+        gt=0,
+        le=1,
+        description="Share of drifted columns (weighted by feature importance when known) at "
+        "or above which the whole window counts as drifted.",
     )
+    bins: int = Field(
+        10, ge=2, le=1000, description="Quantile bins of the reference for PSI (numeric columns)."
+    )
+    max_rows: int | None = Field(
+        1_000_000,
+        ge=1,
+        description="Rows drawn at random (seeded) from the reference and from the window when "
+        "either has more; null compares every row.",
+    )
+    seed: int = Field(0, description="Seed of that sample, so a report can be reproduced.")
 
     @field_validator("thresholds")
     @classmethod
     def _with_defaults(cls, value: dict[DriftMethod, float]) -> dict[DriftMethod, float]:
-        for method, threshold in value.items():
-            if threshold <= 0:
-                raise problem_error(f"expected a number above 0, found {threshold:g}", (method,))
+        _check_positive(value, ())
         return {**DEFAULT_DRIFT_THRESHOLDS, **value}
+
+    @field_validator("column_thresholds")
+    @classmethod
+    def _positive(
+        cls, value: dict[str, dict[DriftMethod, float]]
+    ) -> dict[str, dict[DriftMethod, float]]:
+        for column, thresholds in value.items():
+            _check_positive(thresholds, (column,))
+        return value
+
+    @model_validator(mode="after")
+    def _thresholds_of_watched_columns(self) -> Self:
+        if self.columns is not None:
+            for column in self.column_thresholds:
+                if column not in self.columns:
+                    raise problem_error(
+                        f"column {column!r} is not among the watched columns "
+                        f"({', '.join(self.columns)}){did_you_mean(column, self.columns)}",
+                        ("column_thresholds", column),
+                    )
+        return self
+
+    def threshold(self, column: str, method: DriftMethod | str) -> float:
+        """The threshold of ``method`` for ``column``: its own one, else the method's."""
+        key = DriftMethod(method)
+        return self.column_thresholds.get(column, {}).get(key, self.thresholds[key])
+
+
+def _check_positive(thresholds: dict[DriftMethod, float], path: tuple[str, ...]) -> None:
+    for method, threshold in thresholds.items():
+        if threshold <= 0:
+            raise problem_error(f"expected a number above 0, found {threshold:g}", (*path, method))
 
 
 class QualitySpec(SpecModel):
