@@ -76,11 +76,11 @@ from _serving_load import (
     run_wrk,
     wrk_path,
 )
+from _venvs import VENVS, ensure_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PEERS = BENCH / "serving_peers"
-VENVS = BENCH / ".venvs"
 PY = Path(sys.executable)
 BIN = PY.parent
 
@@ -252,31 +252,6 @@ def conveyor_unavailable() -> str | None:
     if out.returncode != 0:
         tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or ["no output"]
         return f"`conveyor serve --help` exits {out.returncode}: {tail[0][:160]}"
-    return None
-
-
-def ensure_venv(name: str, install: bool) -> str | None:
-    """Create bench/.venvs/NAME with its packages if needed; return why it is unusable."""
-    venv = VENVS / name
-    marker = venv / ".bench-requirements"
-    wanted = "\n".join(PEER_VENVS[name])
-    if marker.is_file() and marker.read_text() == wanted:
-        return None
-    if not install:
-        return f"no {venv.relative_to(ROOT)} (rerun without --no-install to create it)"
-    print(f"creating {venv.relative_to(ROOT)} with pip (once): {' '.join(PEER_VENVS[name])}")
-    log = VENVS / f"{name}.install.log"
-    VENVS.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as out:
-        steps = [
-            [str(PY), "-m", "venv", "--clear", str(venv)],
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
-            + PEER_VENVS[name],
-        ]
-        for step in steps:
-            if subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, check=False).returncode:
-                return f"pip could not install {name} (see {log.relative_to(ROOT)})"
-    marker.write_text(wanted)
     return None
 
 
@@ -617,7 +592,7 @@ def main() -> int:
             if name == "conveyor":
                 reason = conveyor_unavailable()
             elif name in PEER_VENVS:
-                reason = ensure_venv(name, install=not args.no_install)
+                reason = ensure_venv(name, PEER_VENVS[name], install=not args.no_install)
             if reason is not None:
                 print(f"{name}: skipped: {reason}")
                 results.append({"server": name, "skipped": reason})
