@@ -15,7 +15,7 @@ from conveyor.deploy import (
     resume_rollout,
     start_deployment,
 )
-from conveyor.spec import BlueGreenRollout, CanaryRollout, ShadowRollout
+from conveyor.spec import AbRollout, BlueGreenRollout, CanaryRollout, ShadowRollout
 from conveyor.store import MetadataStore
 
 from .conftest import Clock, Versions, Webhook, write_stats
@@ -287,3 +287,42 @@ def test_a_pending_deployment_recorded_by_another_tool_is_started_with_its_mirro
     started = store.list_deployment_events(pending.id)[-1]
     assert (started.kind, started.from_state) == ("started", "pending")
     assert "mirroring 50% of requests to v2" in started.reason
+
+
+def test_an_ab_test_is_decided_on_the_outcomes_replicas_report(
+    sqlite_store: MetadataStore, live: Any, project: str, clock: Clock
+) -> None:
+    store = sqlite_store
+    rollout = AbRollout.model_validate(
+        {
+            "policy": "ab",
+            "metric": "converted",
+            "sample_size": 100,
+            "min_requests_per_step": 50,
+            "min_seconds_per_step": 10,
+            "guardrails": GUARDRAILS,
+        }
+    )
+    start = start_deployment(
+        store, live, project, rollout, version=2, actor="a", reason="r", now=clock()
+    )
+    assert start.weights == {1: 50.0, 2: 50.0}
+    ctl = Controller(store, lambda: live, project, rollout, holder="c1", clock=clock)
+    window = clock() + timedelta(seconds=10)
+    healthy(store, project, clock(), requests=200)
+    clock.advance(11)
+    assert "waiting for outcomes: 0 (v2) and 0 (v1)" in ctl.tick().message
+    # Two replicas report 0/1 outcomes: v1 converts 30 %, v2 70 %.
+    for replica in ("r1", "r2"):
+        for version, successes in ((1, 15), (2, 35)):
+            outcomes = {"outcome_n": 50, "outcome_sum": successes, "outcome_sum_sq": successes}
+            write_stats(store, project, version, 0, at=window, replica=replica, **outcomes)
+    clock.advance(1)
+    result = ctl.tick()
+    assert (result.applied, result.decision.action) == (True, "promote"), result.message
+    assert "v2 is better" in result.decision.reason
+    metrics = store.list_deployment_events(start.id)[-1].metrics
+    assert (metrics["n_champion"], metrics["n_challenger"]) == (100, 100)
+    assert metrics["effect"] == pytest.approx(0.4) and metrics["p_value"] < 0.05
+    assert 0 < metrics["ci_low"] < metrics["ci_high"]
+    assert live.alias("champion").version == 2

@@ -384,3 +384,189 @@ def test_a_challenger_that_fails_is_rolled_back_within_its_first_step(
     assert any(a.action == "rollout.rollback" for a in audit)
     assert int(client.get_model_version_by_alias(BROKEN, "champion").version) == one
     assert "controller:" in output
+
+
+AB_SPEC = """
+serve:
+  workers: 2
+rollout:
+  policy: ab
+  split: 50
+  metric: converted
+  test: two_proportion
+  sample_size: {n}
+  promote_if: {promote_if}
+  sticky_header: X-User
+  min_requests_per_step: 40
+  min_seconds_per_step: 1
+  guardrails: {{error_rate: 0.05, min_requests: 20}}
+"""
+AB_SAMPLE = 150
+
+
+def run_ab_test(
+    tmp_path: Path,
+    register_version: Callable[..., int],
+    tracking_uri: str,
+    row: dict[str, Any],
+    name: str,
+    *,
+    rates: tuple[float, float],
+    seeds: tuple[int, int],
+    promote_if: str,
+) -> tuple[Any, dict[int, list[int]], Any]:
+    """Serve an A/B rollout of two versions to simulated users who report 0/1 outcomes.
+
+    Each user is sticky to one version; the outcomes of version ``v`` are the first
+    ``AB_SAMPLE`` draws of its own seeded stream (success rate ``rates[i]``, seed
+    ``seeds[i]``, i = 0 for the champion), so the test sees the same data whichever users
+    the routing sent where. Returns the finished deployment, the outcomes sent per version
+    and the rollout report as ``conveyor rollout status`` shows it.
+    """
+    import numpy as np
+
+    from conveyor.deploy import rollout_report, start_deployment
+    from conveyor.registry import ModelRegistry, connect
+    from conveyor.spec import load_spec
+    from conveyor.store import stats_window
+
+    one, two = two_versions(register_version, tracking_uri, name)
+    root = tmp_path / "proj"
+    init_project(root, name=name)
+    with (root / "conveyor.yaml").open("a", encoding="utf-8") as spec:
+        spec.write(AB_SPEC.format(n=AB_SAMPLE, promote_if=promote_if))
+    process, url = start_server(root, tracking_uri, tmp_path / "art", "--controller")
+    store = MetadataStore(f"sqlite:///{root / '.conveyor' / 'conveyor.db'}")
+    streams = {
+        version: (rate, np.random.default_rng(seed))
+        for version, rate, seed in zip((one, two), rates, seeds, strict=True)
+    }
+    sent: dict[int, list[int]] = {one: [], two: []}
+    try:
+        record = start_deployment(
+            store,
+            ModelRegistry(connect(tracking_uri), name),
+            name,
+            load_spec(root / "conveyor.yaml").spec.rollout,
+            version=two,
+            actor="test",
+            reason="A/B test of v2",
+            # The step starts with the statistics window now open, so its outcomes count
+            # (a window that began before the step is left out whole).
+            now=stats_window(datetime.now(UTC)),
+        )
+        assert record.weights == {one: 50.0, two: 50.0}
+        with httpx.Client(base_url=url, timeout=30) as client:
+            wait_for(lambda: {predict(client, row) for _ in range(20)} == {one, two})
+            time.sleep(1.5)  # both workers follow the split
+            user = 0
+            pending: list[dict[str, Any]] = []
+            while min(len(values) for values in sent.values()) < AB_SAMPLE:
+                user += 1
+                header = {"X-User": f"user-{user}"}
+                answers = {predict(client, row, **header) for _ in range(3)}
+                assert len(answers) == 1, f"user-{user} got versions {answers}"  # sticky
+                [version] = answers
+                rate, rng = streams[version]
+                if len(sent[version]) < AB_SAMPLE:
+                    value = int(rng.random() < rate)
+                    sent[version].append(value)
+                    pending.append({"model_version": version, "value": value})
+                if len(pending) >= 50:
+                    response = client.post("/outcomes", json={"outcomes": pending})
+                    assert response.status_code == 202, response.text
+                    assert response.json() == {"accepted": len(pending)}
+                    pending = []
+            if pending:
+                assert client.post("/outcomes", json={"outcomes": pending}).status_code == 202
+            deadline = time.monotonic() + 30
+            while store.get_deployment(record.id).state.active:
+                assert time.monotonic() < deadline, store.list_deployment_events(record.id)
+                time.sleep(0.2)
+            record = store.get_deployment(record.id)
+            winner = two if record.state == "promoted" else one
+            time.sleep(2.5)  # every worker follows the finished record
+            assert {predict(client, row, **{"X-User": "late"}) for _ in range(20)} == {winner}
+        report = rollout_report(store, name)
+    finally:
+        output = stop_server(process)
+        store.close()
+    assert "controller:" in output
+    return record, sent, report
+
+
+def ab_metrics(record: Any, sent: dict[int, list[int]], report: Any) -> dict[str, Any]:
+    """The last event's metrics, after checking they judged exactly what clients sent."""
+    from rich.console import Console
+
+    from conveyor.cli._rollout_view import render_report
+    from conveyor.deploy._stats import two_proportion_test
+
+    one, two = record.champion_version, record.challenger_version
+    last = report.events[-1]
+    assert last.kind == str(record.state) and last.actor == "controller", report.events
+    metrics: dict[str, Any] = dict(last.metrics)
+    expected = two_proportion_test(sum(sent[one]), AB_SAMPLE, sum(sent[two]), AB_SAMPLE)
+    assert (metrics["n_champion"], metrics["n_challenger"]) == (AB_SAMPLE, AB_SAMPLE)
+    assert metrics["estimate_champion"] == pytest.approx(expected.estimate_a)
+    assert metrics["estimate_challenger"] == pytest.approx(expected.estimate_b)
+    assert metrics["p_value"] == pytest.approx(expected.p_value)
+    # `conveyor rollout status` shows the outcomes per version.
+    rows = {row.version: row for row in report.rows if row.role != "shadow"}
+    assert rows[one].outcomes == rows[two].outcomes == AB_SAMPLE
+    assert rows[two].outcome_mean == pytest.approx(expected.estimate_b)
+    console = Console(width=220, record=True)
+    console.print(render_report(report, datetime.now(UTC)))
+    shown = console.export_text()
+    assert f"{AB_SAMPLE}, mean {expected.estimate_b:.3g}" in shown, shown
+    return metrics
+
+
+def test_an_ab_rollout_with_an_effect_promotes_the_better_version(
+    tmp_path: Path,
+    register_version: Callable[..., int],
+    serving_tracking_uri: str,
+    registered_model: Any,
+) -> None:
+    from mlflow import MlflowClient
+
+    record, sent, report = run_ab_test(
+        tmp_path,
+        register_version,
+        serving_tracking_uri,
+        registered_model.rows[0],
+        "ab-effect",
+        rates=(0.3, 0.7),
+        seeds=(1, 2),
+        promote_if="not_worse",
+    )
+    metrics = ab_metrics(record, sent, report)
+    assert str(record.state) == "promoted", report.events
+    assert "is better" in report.events[-1].reason
+    assert metrics["effect"] > 0 and metrics["p_value"] < 0.05
+    assert 0 < metrics["ci_low"] <= metrics["effect"] <= metrics["ci_high"]
+    client = MlflowClient(tracking_uri=serving_tracking_uri, registry_uri=serving_tracking_uri)
+    champion = client.get_model_version_by_alias("ab-effect", "champion")
+    assert int(champion.version) == record.challenger_version
+
+
+def test_an_ab_rollout_without_an_effect_finds_none_and_follows_promote_if(
+    tmp_path: Path,
+    register_version: Callable[..., int],
+    serving_tracking_uri: str,
+    registered_model: Any,
+) -> None:
+    record, sent, report = run_ab_test(
+        tmp_path,
+        register_version,
+        serving_tracking_uri,
+        registered_model.rows[0],
+        "ab-null",
+        rates=(0.5, 0.5),
+        seeds=(3, 4),
+        promote_if="better",  # no significant gain: keep the champion
+    )
+    metrics = ab_metrics(record, sent, report)
+    assert metrics["p_value"] >= 0.05 and metrics["ci_low"] < 0 < metrics["ci_high"]
+    assert str(record.state) == "rolled_back", report.events
+    assert "no significant difference" in report.events[-1].reason

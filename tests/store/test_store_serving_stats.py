@@ -94,6 +94,37 @@ def test_counts_of_replicas_and_flushes_add_up_per_version_and_shadow_flag(
     assert mirrored.abs_diff_sum == pytest.approx(0.7)
 
 
+def test_outcomes_add_up_across_replicas_and_flushes(store: MetadataStore, unique: str) -> None:
+    # 0/1 outcomes for v1 (3 of 4 successes, twice) and continuous ones for v2, some negative.
+    ones = _stats(1, requests=4, outcome_n=4, outcome_sum=3.0, outcome_sum_sq=3.0)
+    values = [2.5, -1.0, 0.5]
+    continuous = _stats(
+        2,
+        T0 + timedelta(seconds=STATS_WINDOW_S),
+        requests=0,  # outcomes may arrive in a window where the version answered nothing
+        outcome_n=len(values),
+        outcome_sum=sum(values),
+        outcome_sum_sq=sum(v * v for v in values),
+    )
+    store.add_serving_stats(project=unique, replica="host-1", stats=[ones, continuous])
+    store.add_serving_stats(project=unique, replica="host-1", stats=[ones])  # the same row
+    store.add_serving_stats(project=unique, replica="host-2", stats=[continuous])
+    store.add_serving_stats(project=unique, replica="host-2", stats=[_stats(3)])
+
+    summary = store.serving_stats_summary(unique, since=T0)
+
+    first = summary[(1, False)]
+    assert (first.outcome_n, first.outcome_sum, first.outcome_sum_sq) == (8, 6.0, 6.0)
+    assert first.outcome_mean == pytest.approx(0.75) and first.requests == 8
+    second = summary[(2, False)]
+    assert (second.outcome_n, second.requests) == (6, 0)
+    assert second.outcome_sum == pytest.approx(4.0)
+    assert second.outcome_sum_sq == pytest.approx(2 * (6.25 + 1.0 + 0.25))
+    assert second.outcome_mean == pytest.approx(4.0 / 6)
+    without = summary[(3, False)]
+    assert (without.outcome_n, without.outcome_sum, without.outcome_mean) == (0, 0.0, None)
+
+
 def test_entries_for_one_row_in_one_call_are_merged(store: MetadataStore, unique: str) -> None:
     entries = [_stats(1, T0 + timedelta(seconds=s), requests=1, errors=1) for s in range(10)]
     store.add_serving_stats(project=unique, replica="r", stats=entries)
@@ -179,6 +210,10 @@ def test_bucket_helpers() -> None:
         ({"agreed": 2, "compared": 1}, r"agreed \(2\) cannot exceed compared \(1\)"),
         ({"window": datetime(2030, 1, 1)}, "timezone-aware"),
         ({"shadow": "yes"}, "shadow must be True or False"),
+        ({"outcome_n": -1}, "outcome_n must be a non-negative integer"),
+        ({"outcome_n": 2, "outcome_sum": math.nan}, "outcome_sum must be a finite number"),
+        ({"outcome_n": 2, "outcome_sum_sq": -1.0}, "outcome_sum_sq must be a finite number >= 0"),
+        ({"outcome_sum": 1.0}, r"must be 0 when outcome_n is 0"),
     ],
 )
 def test_invalid_entries_are_rejected_and_nothing_is_added(

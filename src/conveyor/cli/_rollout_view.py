@@ -31,7 +31,8 @@ def render_report(report: RolloutReport, now: datetime) -> RenderableType:
     """The whole status view of one deployment."""
     record = report.deployment
     state = str(record.state)
-    parts: list[RenderableType] = [_header(report, now), _versions(report.rows)]
+    outcomes = str(record.policy) == "ab" or any(row.outcomes for row in report.rows)
+    parts: list[RenderableType] = [_header(report, now), _versions(report.rows, outcomes)]
     if report.checks:
         parts.append(_guardrails(report.checks))
     if report.next is not None:
@@ -74,13 +75,19 @@ def _header(report: RolloutReport, now: datetime) -> Text:
     return Text.from_markup("\n".join(lines))
 
 
-def _versions(rows: tuple[VersionRow, ...]) -> Table:
+def _versions(rows: tuple[VersionRow, ...], outcomes: bool) -> Table:
     columns = ("version", "role", "weight", "requests", "errors", "error rate", "p95", "p99")
     table = Table(*columns, "agreement", title="this step", title_justify="left")
+    if outcomes:
+        table.add_column("outcomes")
     for row in rows:
         agreement = "-"
         if row.agreement is not None:
             agreement = f"{row.agreement:.1%} of {row.compared:,}"
+        extra = []
+        if outcomes:
+            mean = "" if row.outcome_mean is None else f", mean {row.outcome_mean:.3g}"
+            extra.append(f"{row.outcomes:,}{mean}")
         table.add_row(
             f"v{row.version}",
             row.role,
@@ -91,6 +98,7 @@ def _versions(rows: tuple[VersionRow, ...]) -> Table:
             _ms(row.p95_ms),
             _ms(row.p99_ms),
             agreement,
+            *extra,
         )
     return table
 

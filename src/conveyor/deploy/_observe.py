@@ -4,7 +4,8 @@ A deployment record keeps the rollout policy it was started with (``config``), s
 judges it by that policy even when the spec has changed since or the policy was chosen on the
 command line. Serving statistics come from the aggregates every replica writes; a shadow's
 challenger is judged on its mirrored (``shadow``) requests, whose comparisons with the champion
-feed the agreement criteria.
+feed the agreement criteria; an A/B test reads the outcomes clients reported for each version's
+answers (``POST /outcomes``).
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ def version_stats(summary: ServingStatsSummary | None) -> VersionStats:
         compared=summary.compared,
         agreed=summary.agreed,
         abs_diff_sum=summary.abs_diff_sum,
+        outcome_n=summary.outcome_n,
+        outcome_sum=summary.outcome_sum,
+        outcome_sum_sq=summary.outcome_sum_sq,
     )
 
 

@@ -40,6 +40,8 @@ class VersionRow:
         p99_ms: 99th-percentile latency, or None.
         agreement: Shadow only: share of compared predictions equal to the champion's.
         compared: Shadow only: predictions compared with the champion's.
+        outcomes: A/B: outcomes reported for the version's answers.
+        outcome_mean: A/B: their mean (the success rate of 0/1 outcomes), or None.
     """
 
     version: int
@@ -52,6 +54,8 @@ class VersionRow:
     p99_ms: float | None = None
     agreement: float | None = None
     compared: int = 0
+    outcomes: int = 0
+    outcome_mean: float | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,8 @@ def rollout_report(
                 p99_ms=summary.latency_p99_ms,
                 agreement=summary.agreement_rate if mirrored else None,
                 compared=summary.compared if mirrored else 0,
+                outcomes=summary.outcome_n,
+                outcome_mean=summary.outcome_mean,
             )
         )
     served = {(row.version, row.role == "shadow") for row in rows}

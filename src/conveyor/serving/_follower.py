@@ -224,6 +224,9 @@ class DeploymentFollower:
                 compared=d.compared,
                 agreed=d.agreed,
                 abs_diff_sum=d.abs_diff_sum,
+                outcome_n=d.outcome_n,
+                outcome_sum=d.outcome_sum,
+                outcome_sum_sq=d.outcome_sum_sq,
             )
             for d in deltas
         ]

@@ -1,10 +1,12 @@
-"""What a worker counts for the rollout controller: requests, errors, latencies and scores.
+"""What a worker counts for the rollout controller: requests, errors, latencies, scores, outcomes.
 
 The worker's event loop records into plain lists (a list append per request); every couple of
 seconds the app drains them into :class:`StatsDelta` objects (numpy arrays, cheap to pickle)
 that the server's parent process buckets and adds to the metadata store's ``serving_stats``
 (see :mod:`conveyor.serving._follower`), where the controller reads every replica's sums.
-Kept apart: answers returned to callers and shadow predictions (``shadow=True``).
+Kept apart: answers returned to callers and shadow predictions (``shadow=True``). Outcomes
+(an A/B test's metric, reported by clients through ``POST /outcomes`` for the version that
+answered them) are summed as count, sum and sum of squares.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class StatsDelta:
             highest probability for several classes); empty for regressors.
         compared, agreed, abs_diff_sum: Shadow rows compared with the answered version's rows,
             those predicting the same label, and the summed absolute score difference.
+        outcome_n, outcome_sum, outcome_sum_sq: Outcomes reported for the version's answers,
+            their sum and the sum of their squares.
     """
 
     version: int
@@ -45,6 +49,9 @@ class StatsDelta:
     compared: int = 0
     agreed: int = 0
     abs_diff_sum: float = 0.0
+    outcome_n: int = 0
+    outcome_sum: float = 0.0
+    outcome_sum_sq: float = 0.0
 
 
 @dataclass
@@ -56,6 +63,9 @@ class _Counts:
     compared: int = 0
     agreed: int = 0
     abs_diff_sum: float = 0.0
+    outcome_n: int = 0
+    outcome_sum: float = 0.0
+    outcome_sum_sq: float = 0.0
 
 
 class StatsRecorder:
@@ -98,6 +108,13 @@ class StatsRecorder:
             diff = shadow.labels.astype(np.float64) - answered.labels.astype(np.float64)
             counts.abs_diff_sum += float(np.abs(diff).sum())
 
+    def outcome(self, version: int, value: float) -> None:
+        """One outcome (a finite number; 0/1 for a proportion) of a request ``version`` answered."""
+        counts = self._get(version, False)
+        counts.outcome_n += 1
+        counts.outcome_sum += value
+        counts.outcome_sum_sq += value * value
+
     def drain(self) -> list[StatsDelta]:
         """Everything counted since the last drain; the counts start again from zero."""
         import numpy as np
@@ -118,6 +135,9 @@ class StatsRecorder:
                 compared=c.compared,
                 agreed=c.agreed,
                 abs_diff_sum=c.abs_diff_sum,
+                outcome_n=c.outcome_n,
+                outcome_sum=c.outcome_sum,
+                outcome_sum_sq=c.outcome_sum_sq,
             )
             for (version, shadow), c in counts.items()
         ]

@@ -188,6 +188,10 @@ class ServingStatsInput:
             (shadow predictions, usually).
         agreed: Of those, the ones predicting the same class as the champion.
         abs_diff_sum: Sum over the compared predictions of the absolute difference of score.
+        outcome_n: Outcomes (labels of an A/B test's metric) that clients reported for
+            requests this version answered.
+        outcome_sum: Sum of those outcomes (successes, for 0/1 outcomes).
+        outcome_sum_sq: Sum of their squares (the variance of a continuous outcome).
     """
 
     model_version: int
@@ -201,6 +205,9 @@ class ServingStatsInput:
     compared: int = 0
     agreed: int = 0
     abs_diff_sum: float = 0.0
+    outcome_n: int = 0
+    outcome_sum: float = 0.0
+    outcome_sum_sq: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +234,10 @@ class ServingStatsSummary:
         agreed: Of those, the ones that agreed with the champion.
         agreement_rate: ``agreed / compared``, or ``None`` without comparisons.
         abs_diff_sum: Sum of the absolute score differences of the compared predictions.
+        outcome_n: Outcomes reported for the version's answers (A/B tests).
+        outcome_sum: Sum of those outcomes.
+        outcome_sum_sq: Sum of their squares.
+        outcome_mean: ``outcome_sum / outcome_n``, or ``None`` without outcomes.
         replicas: Number of distinct replicas that reported.
         first_window: Start of the earliest window counted (aware, UTC).
         last_window: Start of the latest window counted (aware, UTC).
@@ -248,6 +259,10 @@ class ServingStatsSummary:
     agreed: int
     agreement_rate: float | None
     abs_diff_sum: float
+    outcome_n: int
+    outcome_sum: float
+    outcome_sum_sq: float
+    outcome_mean: float | None
     replicas: int
     first_window: datetime
     last_window: datetime

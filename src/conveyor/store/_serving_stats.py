@@ -42,6 +42,9 @@ class _Counts:
     compared: int
     agreed: int
     abs_diff_sum: float
+    outcome_n: int
+    outcome_sum: float
+    outcome_sum_sq: float
 
     def add_to(self, target: _Counts | ServingStatsRow) -> None:
         """Add these counts to ``target`` (more counts, or a locked stored row)."""
@@ -53,6 +56,9 @@ class _Counts:
         target.compared += self.compared
         target.agreed += self.agreed
         target.abs_diff_sum += self.abs_diff_sum
+        target.outcome_n += self.outcome_n
+        target.outcome_sum += self.outcome_sum
+        target.outcome_sum_sq += self.outcome_sum_sq
 
 
 class ServingStatsStore(StoreBase):
@@ -60,7 +66,9 @@ class ServingStatsStore(StoreBase):
 
     Each replica adds what it counted since its last flush; adding is atomic, so flushes of
     any number of replicas and processes, to the same window and even the same row, lose
-    nothing. Shadow predictions are counted apart from answered ones.
+    nothing. Shadow predictions are counted apart from answered ones. Outcomes that clients
+    report for a version's answers (an A/B test's metric) are summed the same way: their
+    count, sum and sum of squares give the test its means and variances.
     """
 
     def add_serving_stats(
@@ -112,6 +120,9 @@ class ServingStatsStore(StoreBase):
             "compared": counts.compared,
             "agreed": counts.agreed,
             "abs_diff_sum": counts.abs_diff_sum,
+            "outcome_n": counts.outcome_n,
+            "outcome_sum": counts.outcome_sum,
+            "outcome_sum_sq": counts.outcome_sum_sq,
         }
         insert = (
             self._insert()(ServingStatsRow)
@@ -191,6 +202,14 @@ def _checked(entry: ServingStatsInput) -> tuple[_Key, _Counts]:
         raise ValueError(f"agreed ({agreed}) cannot exceed compared ({compared})")
     if not isinstance(entry.shadow, bool):
         raise TypeError(f"shadow must be True or False, got {entry.shadow!r}")
+    outcome_n = dc.count(entry.outcome_n, "outcome_n")
+    outcome_sum = _sum(entry.outcome_sum, "outcome_sum", signed=True)
+    outcome_sum_sq = _sum(entry.outcome_sum_sq, "outcome_sum_sq")
+    if outcome_n == 0 and (outcome_sum or outcome_sum_sq):
+        raise ValueError(
+            f"outcome_sum ({outcome_sum!r}) and outcome_sum_sq ({outcome_sum_sq!r}) must be 0 "
+            "when outcome_n is 0"
+        )
     counts = _Counts(
         requests=requests,
         errors=errors,
@@ -200,14 +219,19 @@ def _checked(entry: ServingStatsInput) -> tuple[_Key, _Counts]:
         compared=compared,
         agreed=agreed,
         abs_diff_sum=_sum(entry.abs_diff_sum, "abs_diff_sum"),
+        outcome_n=outcome_n,
+        outcome_sum=outcome_sum,
+        outcome_sum_sq=outcome_sum_sq,
     )
     return (stats_window(entry.window), version, entry.shadow), counts
 
 
-def _sum(value: object, what: str) -> float:
+def _sum(value: object, what: str, *, signed: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{what} must be a number, got {value!r}")
-    if not math.isfinite(value) or value < 0:
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    if value < 0 and not signed:
         raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
     return float(value)
 
@@ -224,6 +248,8 @@ def _summary(key: tuple[int, bool], rows: list[ServingStatsRow]) -> ServingStats
     latency_sum = math.fsum(row.latency_ms_sum for row in rows)
     compared = sum(row.compared for row in rows)
     agreed = sum(row.agreed for row in rows)
+    outcome_n = sum(row.outcome_n for row in rows)
+    outcome_sum = math.fsum(row.outcome_sum for row in rows)
     windows = [row.window_start for row in rows]
     return ServingStatsSummary(
         model_version=key[0],
@@ -242,6 +268,10 @@ def _summary(key: tuple[int, bool], rows: list[ServingStatsRow]) -> ServingStats
         agreed=agreed,
         agreement_rate=agreed / compared if compared else None,
         abs_diff_sum=math.fsum(row.abs_diff_sum for row in rows),
+        outcome_n=outcome_n,
+        outcome_sum=outcome_sum,
+        outcome_sum_sq=math.fsum(row.outcome_sum_sq for row in rows),
+        outcome_mean=outcome_sum / outcome_n if outcome_n else None,
         replicas=len({row.replica for row in rows}),
         first_window=min(windows),
         last_window=max(windows),

@@ -261,6 +261,9 @@ class ServingStatsRow(Base):
     compared: Mapped[int] = mapped_column(BigInteger)
     agreed: Mapped[int] = mapped_column(BigInteger)
     abs_diff_sum: Mapped[float] = mapped_column(Float)
+    outcome_n: Mapped[int] = mapped_column(BigInteger)
+    outcome_sum: Mapped[float] = mapped_column(Float)
+    outcome_sum_sq: Mapped[float] = mapped_column(Float)
 
 
 class LeaseRow(Base):

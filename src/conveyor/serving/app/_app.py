@@ -17,6 +17,7 @@ from starlette.responses import Response
 from conveyor.serving.app import (
     _health,
     _openapi,
+    _outcomes,
     _protocol_conveyor,
     _protocol_mlflow,
     _protocol_v2,
@@ -61,7 +62,8 @@ def create_app(
             (flushes) it at shutdown, after the last request is answered.
         on_load_error: Called when the loader raises (the server uses it to stop the worker).
         on_ready: Called with the models once they serve (the server reports readiness).
-        stats: Counts requests, errors, latencies and scores per version for rollouts.
+        stats: Counts requests, errors, latencies, scores and reported outcomes (``POST
+            /outcomes``, answered 404 without it) per version for rollouts.
         on_stats: Receives what ``stats`` counted, every ``stats_seconds`` and at shutdown.
 
     The app's state is at ``app.state.serving`` (a :class:`ServingState`).
@@ -95,6 +97,7 @@ def create_app(
     app = Starlette(
         routes=[
             *_protocol_conveyor.routes(state),
+            *_outcomes.routes(state),
             *_protocol_v2.routes(state),
             *_protocol_mlflow.routes(state),
             *_health.routes(state),

@@ -19,6 +19,7 @@ __all__ = ["ENDPOINTS", "openapi", "routes"]
 ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
     # (method, path, tag, summary)
     ("post", "/predict", "conveyor", "Predict rows given as instances (records) or columns+data"),
+    ("post", "/outcomes", "conveyor", "Report outcomes per answering version for an A/B rollout"),
     ("get", "/healthz", "probes", "Liveness: the process answers"),
     ("get", "/readyz", "probes", "Readiness: 200 once every model is loaded and warmed up"),
     ("get", "/metrics", "probes", "Prometheus metrics"),
@@ -39,6 +40,31 @@ ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
     ("get", "/docs", "docs", "A page listing the endpoints"),
 )
 
+_OUTCOMES: dict[str, Any] = {
+    "type": "object",
+    "required": ["outcomes"],
+    "additionalProperties": False,
+    "properties": {
+        "outcomes": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["model_version", "value"],
+                "additionalProperties": False,
+                "properties": {
+                    "model_version": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "The version that answered (X-Model-Version)",
+                    },
+                    "value": {"type": "number", "description": "The outcome (0/1 or a number)"},
+                    "request_id": {"type": ["string", "null"]},
+                },
+            },
+        }
+    },
+}
 _LOADING = "<tr><td colspan=2>loading</td></tr>"
 _JSON_SCHEMA_TYPES = {"numeric": "number", "boolean": "boolean"}
 
@@ -63,6 +89,15 @@ def openapi(state: ServingState) -> dict[str, Any]:
     paths["/predict"]["post"]["requestBody"] = {
         "required": True,
         "content": {"application/json": {"schema": _predict_schema(state)}},
+    }
+    outcomes = paths["/outcomes"]["post"]
+    outcomes["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": _OUTCOMES}},
+    }
+    outcomes["responses"] = {
+        "202": {"description": 'Accepted: {"accepted": n}'},
+        "404": {"description": "The server follows no deployment"},
     }
     served = state.default.primary if state.default is not None else None
     description = (

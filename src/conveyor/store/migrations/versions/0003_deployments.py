@@ -104,6 +104,9 @@ def upgrade() -> None:
         sa.Column("compared", sa.BigInteger(), nullable=False),
         sa.Column("agreed", sa.BigInteger(), nullable=False),
         sa.Column("abs_diff_sum", sa.Float(), nullable=False),
+        sa.Column("outcome_n", sa.BigInteger(), nullable=False),
+        sa.Column("outcome_sum", sa.Float(), nullable=False),
+        sa.Column("outcome_sum_sq", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint(
             "project", "window_start", "model_version", "shadow", "replica", name="pk_serving_stats"
         ),
