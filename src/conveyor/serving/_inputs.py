@@ -126,7 +126,20 @@ def _number_block(
     if matrix.shape != (len(rows), len(names)) or (float in types and np.isinf(matrix).any()):
         return None
     columns = np.ascontiguousarray(matrix.T)  # each column contiguous
-    return dict(zip(names, columns, strict=True))
+    return ColumnBlock(names, columns)
+
+
+class ColumnBlock(dict[str, "np.ndarray[Any, Any]"]):
+    """Columns that are the rows of one 2-D array, ``matrix`` (features by rows).
+
+    A plain dict of the columns for every reader; the prediction log concatenates the blocks of
+    thousands of requests in one call instead of one call per feature.
+    """
+
+    def __init__(self, names: tuple[str, ...], matrix: np.ndarray[Any, Any]) -> None:
+        super().__init__(zip(names, matrix, strict=True))
+        self.matrix = matrix
+        self.names = names
 
 
 def columns_from_split(
