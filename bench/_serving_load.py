@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import shutil
 import subprocess
@@ -255,8 +256,19 @@ def fixed_rate(
 
     parts = urlsplit(url)
     assert parts.hostname is not None and parts.port is not None
-    return asyncio.run(
-        _fixed_rate(
-            parts.hostname, parts.port, parts.path, body, rate, duration, grace, max_connections
+    # The generator must not stall: a full garbage collection of this process's heap (MLflow,
+    # pandas and LightGBM were imported to build the model) takes ~0.4 s, during which every
+    # due request would be charged as server latency. Collect once now, then pause the
+    # collector while the load runs.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        return asyncio.run(
+            _fixed_rate(
+                parts.hostname, parts.port, parts.path, body, rate, duration, grace, max_connections
+            )
         )
-    )
+    finally:
+        gc.enable()
+        gc.unfreeze()
