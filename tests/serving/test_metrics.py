@@ -138,6 +138,7 @@ def worker(folder, requests, version, import_first, out):
                                 status=500 if i == 0 else 200, seconds=0.0003)
     metrics.observe_batch(model_version=version, size=requests, seconds=0.002)
     metrics.set_model_info(name="flights", version=version, runtime="onnx")
+    metrics.flush()  # as the server does every second and at shutdown
     if out:
         Path(out).write_bytes(metrics.render()[0])
 

@@ -83,13 +83,18 @@ def create_app(
         reporting = None
         if stats is not None and on_stats is not None:
             reporting = asyncio.create_task(_report_stats(stats, on_stats, stats_seconds))
+        flushing = asyncio.create_task(_flush_metrics(metrics)) if metrics is not None else None
         try:
             yield
         finally:
+            if flushing is not None and metrics is not None:
+                flushing.cancel()
             if loading is not None and not loading.done():
                 with contextlib.suppress(Exception):
                     await loading  # a thread cannot be cancelled; let it finish
             await state.close()
+            if metrics is not None:
+                metrics.flush()
             if reporting is not None and stats is not None and on_stats is not None:
                 reporting.cancel()
                 on_stats(stats.drain())
@@ -125,6 +130,15 @@ async def _load(
         return
     if on_ready is not None:
         on_ready([served.loaded for served in state.served()])
+
+
+async def _flush_metrics(metrics: ServerMetrics, seconds: float = 1.0) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            metrics.flush()
+        except Exception:  # metrics must never stop serving
+            logger.exception("writing the Prometheus metrics failed")
 
 
 async def _report_stats(
