@@ -248,3 +248,32 @@ def test_predictor_rejects_missing_columns(flights: pd.DataFrame) -> None:
     predictor = OnnxPredictor(exported.data or b"", SCHEMA, classes=None, task=Task.regression)
     with pytest.raises(TrainingError, match="lacks feature columns"):
         predictor.predict({"distance": np.array([100.0])})
+
+
+def test_an_all_numeric_model_takes_one_block_input(flights: pd.DataFrame) -> None:
+    from conveyor.serving import columns_from_records
+    from conveyor.train.onnx._predictor import BLOCK_INPUT
+
+    numeric = {name: kind for name, kind in SCHEMA.items() if kind == "numeric"}
+    model = _fit(
+        LightGBMAlgorithm(
+            task=Task.binary_classification, feature_schema=numeric, n_jobs=1, params={}
+        ),
+        flights[list(numeric)],
+        flights["arr_delay"] > 15,
+    )
+    check = _check_rows(flights)[list(numeric)]
+    exported = export_onnx(model, check)
+    assert exported.verified and exported.data is not None
+    predictor = OnnxPredictor(exported.data, numeric, classes=model.classes_, task=model.task)
+    assert [i.name for i in predictor._session.get_inputs()] == [BLOCK_INPUT]
+    expected = model.predict_proba(check)
+    by_column = {name: check[name].to_numpy() for name in numeric}  # any numpy columns
+    np.testing.assert_allclose(predictor.predict_proba(by_column), expected, rtol=0, atol=1e-5)
+    records = [
+        {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+        for row in check.to_dict("records")
+    ]
+    block = columns_from_records(records, numeric)  # the server's one-block columns
+    assert block.rows.shape == (len(check), len(numeric))  # type: ignore[attr-defined]
+    np.testing.assert_allclose(predictor.predict_proba(block), expected, rtol=0, atol=1e-5)

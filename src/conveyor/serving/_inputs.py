@@ -119,14 +119,16 @@ def _number_block(
     types = set(map(type, chain.from_iterable(rows)))
     if not types <= _NUMBER_TYPES:
         return None
+    if float in types and not _INFINITIES.isdisjoint(chain.from_iterable(rows)):
+        return None
     try:
         matrix = np.array(rows, dtype=np.float64)
     except (OverflowError, ValueError, TypeError):
         return None
-    if matrix.shape != (len(rows), len(names)) or (float in types and np.isinf(matrix).any()):
+    if matrix.shape != (len(rows), len(names)):
         return None
     columns = np.ascontiguousarray(matrix.T)  # each column contiguous
-    return ColumnBlock(names, columns)
+    return ColumnBlock(names, columns, matrix)
 
 
 class ColumnBlock(dict[str, "np.ndarray[Any, Any]"]):
@@ -136,9 +138,12 @@ class ColumnBlock(dict[str, "np.ndarray[Any, Any]"]):
     thousands of requests in one call instead of one call per feature.
     """
 
-    def __init__(self, names: tuple[str, ...], matrix: np.ndarray[Any, Any]) -> None:
+    def __init__(
+        self, names: tuple[str, ...], matrix: np.ndarray[Any, Any], rows: np.ndarray[Any, Any]
+    ) -> None:
         super().__init__(zip(names, matrix, strict=True))
         self.matrix = matrix
+        self.rows = rows  # the same values as (rows, features), C-contiguous: an ONNX input
         self.names = names
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 __all__ = ["HttpError", "json_response", "parse_json", "read_body"]
@@ -29,21 +29,31 @@ class HttpError(Exception):
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing (413) one larger than ``limit`` before reading it all."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise HttpError(400, f"invalid Content-Length header {declared!r}") from None
-        if size > limit:
-            raise HttpError(413, _too_large(size, limit))
+    # Straight from the ASGI scope and receive channel: Starlette's Headers object and
+    # stream() generator cost more than the rest of a small request's parsing.
+    for name, value in request.scope["headers"]:
+        if name == b"content-length":
+            try:
+                size = int(value)
+            except ValueError:
+                raise HttpError(400, f"invalid Content-Length header {value!r}") from None
+            if size > limit:
+                raise HttpError(413, _too_large(size, limit))
+            break
     chunks: list[bytes] = []
     received = 0
-    async for chunk in request.stream():
+    while True:
+        message = await request.receive()
+        if message["type"] != "http.request":  # http.disconnect: nobody to answer
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         received += len(chunk)
         if received > limit:
             raise HttpError(413, _too_large(received, limit, at_least=True))
-        chunks.append(chunk)
+        if chunk:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

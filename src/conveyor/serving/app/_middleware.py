@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -68,7 +68,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        rid = _incoming_id(scope) or uuid.uuid4().hex
+        rid = _incoming_id(scope) or os.urandom(16).hex()  # as random as uuid4, cheaper
         ctx = context(scope)
         ctx["request_id"] = rid
         header = (b"x-request-id", rid.encode())
