@@ -108,7 +108,10 @@ def create_app(
             *_health.routes(state),
             *_openapi.routes(state),
         ],
-        middleware=[Middleware(RequestContext, metrics=metrics, stats=stats)],
+        middleware=[
+            Middleware(RequestContext, metrics=metrics, stats=stats),
+            Middleware(_protocol_conveyor.FastPredict, state=state),
+        ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 __all__ = ["HttpError", "json_response", "parse_json", "read_body"]
 
@@ -29,9 +30,14 @@ class HttpError(Exception):
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing (413) one larger than ``limit`` before reading it all."""
+    return await read_body_from(request.scope, request.receive, limit)
+
+
+async def read_body_from(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """:func:`read_body` on the raw ASGI scope and receive channel."""
     # Straight from the ASGI scope and receive channel: Starlette's Headers object and
     # stream() generator cost more than the rest of a small request's parsing.
-    for name, value in request.scope["headers"]:
+    for name, value in scope["headers"]:
         if name == b"content-length":
             try:
                 size = int(value)
@@ -43,7 +49,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     received = 0
     while True:
-        message = await request.receive()
+        message = await receive()
         if message["type"] != "http.request":  # http.disconnect: nobody to answer
             raise ClientDisconnect()
         chunk = message.get("body", b"")

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conveyor.serving.app._common import (
     ModelFailedError,
@@ -26,40 +28,88 @@ from conveyor.serving.app._common import (
     probability_rows,
     validated,
 )
-from conveyor.serving.app._http import HttpError, json_response, parse_json, read_body
+from conveyor.serving.app._http import HttpError, parse_json, read_body_from
 from conveyor.serving.app._middleware import context, request_id
 from conveyor.serving.app._state import ServedModel, ServingState
 
-__all__ = ["routes"]
+__all__ = ["FastPredict", "answer", "routes"]
 
 
 def routes(state: ServingState) -> list[BaseRoute]:
-    """The routes of this protocol, bound to the worker's state."""
+    """The routes of this protocol, bound to the worker's state.
+
+    ``POST /predict`` is normally answered by :class:`FastPredict` before Starlette's router;
+    this route answers it for apps built without that middleware, with the same results.
+    """
 
     async def predict_endpoint(request: Request) -> Response:
-        scope = request.scope
-        context(scope)["endpoint"] = "predict"
-        rid = request_id(scope)
-        try:
-            served = find_model(state, scope, request.query_params.get("model"))
-            document = parse_json(await read_body(request, state.options.max_body_bytes))
-            columns = _columns(document, served)
-            prediction = await predict(state, served, columns, scope)
-        except HttpError as err:
-            body = {"error": err.message, "field": err.field, "request_id": rid}
-            return json_response(body, err.status)
-        except ModelFailedError as err:
-            return json_response({"error": str(err), "field": None, "request_id": rid}, 500)
-        return json_response(
-            {
-                "model": {"name": served.name, "version": served.version},
-                "request_id": rid,
-                "predictions": prediction.labels.tolist(),
-                "probabilities": probability_rows(prediction, served.classes),
-            }
-        )
+        status, body = await answer(state, request.scope, request.receive)
+        return Response(body, status_code=status, media_type="application/json")
 
     return [Route("/predict", predict_endpoint, methods=["POST"])]
+
+
+async def answer(state: ServingState, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    """The status and JSON body of a ``POST /predict``."""
+    context(scope)["endpoint"] = "predict"
+    rid = request_id(scope)
+    try:
+        served = find_model(state, scope, _model_parameter(scope))
+        document = parse_json(await read_body_from(scope, receive, state.options.max_body_bytes))
+        columns = _columns(document, served)
+        prediction = await predict(state, served, columns, scope)
+    except HttpError as err:
+        payload: dict[str, Any] = {"error": err.message, "field": err.field, "request_id": rid}
+        return err.status, orjson.dumps(payload)
+    except ModelFailedError as err:
+        return 500, orjson.dumps({"error": str(err), "field": None, "request_id": rid})
+    payload = {
+        "model": {"name": served.name, "version": served.version},
+        "request_id": rid,
+        "predictions": prediction.labels.tolist(),
+        "probabilities": probability_rows(prediction, served.classes),
+    }
+    return 200, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+class FastPredict:
+    """ASGI middleware answering ``POST /predict`` directly, before Starlette's router.
+
+    The hot path skips the router's matching, the exception middleware and Starlette's
+    Request and Response objects (together ~10 % of a 1-row request); every other request
+    goes on to the app. Errors are answered exactly as the route would.
+    """
+
+    def __init__(self, app: ASGIApp, state: ServingState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        status, body = await answer(self.state, scope, receive)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _model_parameter(scope: Scope) -> str | None:
+    query = scope.get("query_string", b"")
+    if not query:
+        return None
+    from urllib.parse import parse_qs
+
+    values = parse_qs(query.decode("latin-1")).get("model")
+    return values[-1] if values else None
 
 
 def _columns(document: Any, served: ServedModel) -> dict[str, Any]:
