@@ -2,7 +2,8 @@
 
 Each peer lives in bench/.venvs/NAME (gitignored), created on first use with pip from the
 package index; a marker file holds the requirements it was made with, so changing them
-rebuilds it. The same approach as bench/serving.py's ``ensure_venv``, for any requirements.
+rebuilds it. Used by bench/serving.py (BentoML, LitServe) and bench/monitor.py (Evidently,
+NannyML).
 """
 
 from __future__ import annotations
