@@ -71,6 +71,7 @@ class OnnxPredictor:
                 f"{list(self.feature_schema)}; export and schema belong to different models"
             )
         self._block = False
+        self._names = tuple(names)
         if len(names) > 1 and all(item.type == "tensor(double)" for item in session.get_inputs()):
             # One (rows, features) input split inside the graph instead of one input per
             # feature: binding and checking 20 inputs cost more than the trees themselves.
@@ -114,7 +115,7 @@ class OnnxPredictor:
 
         if self._block:
             block = getattr(columns, "rows", None)
-            if block is not None and getattr(columns, "names", None) == tuple(self.feature_schema):
+            if block is not None and getattr(columns, "names", None) == self._names:
                 return {BLOCK_INPUT: block}  # the server's validated all-numeric requests
             feeds = self._column_feeds(columns)
             return {BLOCK_INPUT: np.ascontiguousarray(np.hstack(list(feeds.values())))}
