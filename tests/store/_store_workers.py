@@ -126,3 +126,15 @@ def race_to_deploy(url: str, prefix: str, projects: int, out: Path, barrier: Any
                 continue
             won.append(str(index))
     out.write_text("\n".join(won))
+
+
+def race_to_alert(url: str, prefix: str, alerts: int, out: Path, barrier: Any) -> None:
+    """Raise each alert at the same moment as the other workers; write down who must notify."""
+    won = []
+    with MetadataStore(url) as store:
+        for index in range(alerts):
+            barrier.wait()
+            _, notify = store.raise_alert(prefix, f"rule-{index}", "drift", "dataset", {"i": index})
+            if notify:
+                won.append(str(index))
+    out.write_text("\n".join(won))

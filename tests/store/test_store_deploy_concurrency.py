@@ -69,3 +69,19 @@ def test_exactly_one_process_starts_each_deployment(
     with MetadataStore(store_url) as store:
         for index in range(projects):
             assert len(store.list_deployments(f"{unique}-{index}")) == 1
+
+
+def test_an_alert_raised_by_several_processes_at_once_notifies_once(
+    store_url: str, workers: ModuleType, unique: str, tmp_path: Path
+) -> None:
+    alerts = 20
+    outs = [tmp_path / f"controller-{worker}.txt" for worker in range(WORKERS)]
+    workers.run_processes(workers.race_to_alert, [(store_url, unique, alerts, out) for out in outs])
+
+    wins = _wins(outs)
+    assert set.union(*wins) == set(range(alerts))
+    assert sum(len(won) for won in wins) == alerts
+    with MetadataStore(store_url) as store:
+        found = store.list_alerts(unique)
+        assert len(found) == alerts
+        assert {alert.count for alert in found} == {WORKERS}

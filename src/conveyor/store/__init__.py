@@ -1,5 +1,5 @@
 """Conveyor's metadata store: runs, step cache, dataset versions, the audit log, deployments,
-serving statistics and leases.
+serving statistics, leases, monitoring runs, alerts and retraining triggers.
 
 SQLite (WAL) by default, PostgreSQL when several machines share it; the schema is migrated
 automatically when a store is opened::
@@ -31,6 +31,7 @@ from ._histograms import (
     score_bin,
     stats_window,
 )
+from ._monitor_records import AlertRecord, MonitorRunRecord, RetrainTriggerRecord
 from ._records import (
     UNSET,
     AuditEntry,
@@ -50,6 +51,7 @@ __all__ = [
     "SCORE_BINS",
     "STATS_WINDOW_S",
     "UNSET",
+    "AlertRecord",
     "AuditEntry",
     "CacheEntry",
     "DatasetVersionRecord",
@@ -60,6 +62,8 @@ __all__ = [
     "DeploymentStamp",
     "DeploymentState",
     "MetadataStore",
+    "MonitorRunRecord",
+    "RetrainTriggerRecord",
     "RunRecord",
     "RunStatus",
     "ServingStatsInput",

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HEAD", "VERSION_TABLE", "alembic_config", "upgrade_to_head"]
 
-HEAD: Final = "0003"
+HEAD: Final = "0004"
 """Newest revision in ``migrations/versions`` (a test keeps the two in step)."""
 
 VERSION_TABLE: Final = "conveyor_alembic_version"

@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session
 from conveyor.errors import ConflictError, RecordNotFoundError
 
 from . import _convert as cv
+from ._alerts import AlertStore
 from ._deployments import DeploymentStore
 from ._engine import READ_ONLY, build_engine, redact
 from ._leases import LeaseStore
 from ._migrate import upgrade_to_head
+from ._monitoring import MonitoringStore
 from ._records import (
     UNSET,
     AuditEntry,
@@ -35,9 +37,9 @@ from ._tables import AuditRow, CacheRow, DatasetVersionRow, RunRow, StepRunRow
 __all__ = ["MetadataStore"]
 
 
-class MetadataStore(DeploymentStore, ServingStatsStore, LeaseStore):
+class MetadataStore(DeploymentStore, ServingStatsStore, LeaseStore, MonitoringStore, AlertStore):
     """Runs and their steps, the step cache, dataset versions, the audit log, deployments and
-    their history, serving statistics and leases.
+    their history, serving statistics, leases, monitoring runs, alerts and retraining triggers.
 
     Opening a store creates the database (and, for SQLite, its folder) if needed and migrates
     it to the schema this code needs, serialized against other processes doing the same.
@@ -64,6 +66,8 @@ class MetadataStore(DeploymentStore, ServingStatsStore, LeaseStore):
           of any number of replicas lose nothing.
         * A lease has at most one unexpired holder; of processes racing for a free lease,
           exactly one gets it.
+        * :meth:`raise_alert` notifies once per firing (and per re-notification period), however
+          many processes raise the same alert.
         * Timestamps are aware UTC datetimes, in and out; naive ones are rejected.
 
     Raises:

@@ -275,3 +275,66 @@ class LeaseRow(Base):
     holder: Mapped[str] = mapped_column(String)
     acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MonitorRunRow(Base):
+    """One monitoring pass (a drift window, a live-quality computation)."""
+
+    __tablename__ = "monitor_runs"
+    __table_args__ = (Index(None, "project", "kind", "seq"),)
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True)
+    project: Mapped[str] = mapped_column(String)
+    kind: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    model_version: Mapped[int | None]
+    window_start: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    window_end: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    flagged: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[float | None] = mapped_column(Float)
+    summary: Mapped[dict[str, Any]] = mapped_column(_json())
+    artifacts: Mapped[dict[str, str]] = mapped_column(_json())
+
+
+class AlertRow(Base):
+    """An alert rule's state for one subject: firing or resolved, and when it last notified."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("project", "rule", "subject"),)
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True)
+    project: Mapped[str] = mapped_column(String)
+    rule: Mapped[str] = mapped_column(String)
+    event: Mapped[str] = mapped_column(String)
+    subject: Mapped[str] = mapped_column(String)
+    state: Mapped[str] = mapped_column(String)
+    first_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    count: Mapped[int]
+    payload: Mapped[dict[str, Any]] = mapped_column(_json())
+
+
+class RetrainTriggerRow(Base):
+    """Why a retraining run was started, and what became of it."""
+
+    __tablename__ = "retrain_triggers"
+    __table_args__ = (Index(None, "project", "seq"),)
+
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True)
+    project: Mapped[str] = mapped_column(String)
+    kind: Mapped[str] = mapped_column(String)
+    reason: Mapped[str] = mapped_column(String)
+    details: Mapped[dict[str, Any]] = mapped_column(_json())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String)
+    run_id: Mapped[str | None] = mapped_column(String)
+    model_version: Mapped[int | None]
+    deployment_id: Mapped[str | None] = mapped_column(String(32))
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    message: Mapped[str | None] = mapped_column(String)
