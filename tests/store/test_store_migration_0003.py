@@ -37,6 +37,9 @@ def _tables(engine: sa.Engine) -> set[str]:
         return set(sa.inspect(conn).get_table_names()) - {VERSION_TABLE}
 
 
+MONITORING_TABLES = frozenset({"monitor_runs", "alerts", "retrain_triggers"})
+
+
 def _revision(engine: sa.Engine) -> str:
     with engine.connect() as conn:
         return str(conn.scalar(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")))
@@ -56,7 +59,7 @@ def test_opening_a_0002_database_adds_the_tables_and_keeps_the_data(
     assert _tables(engine).isdisjoint(NEW_TABLES)
 
     with MetadataStore(empty_url) as store:
-        assert _revision(engine) == HEAD == "0003"
+        assert _revision(engine) == HEAD
         assert NEW_TABLES <= _tables(engine)
         [old] = store.list_audit(target="old")
         assert (old.actor, old.reason) == ("alice", "kept")
@@ -80,7 +83,7 @@ def test_downgrading_0003_removes_only_its_tables_and_upgrading_again_works(
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), "0002")
     assert _revision(engine) == "0002"
-    assert _tables(engine) == before - NEW_TABLES
+    assert _tables(engine) == before - NEW_TABLES - MONITORING_TABLES
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             functions = conn.scalars(
@@ -126,3 +129,23 @@ def test_the_one_active_deployment_index_is_partial(engine: sa.Engine, empty_url
         s for s in DeploymentState if s.active
     ]
     assert set(ACTIVE_DEPLOYMENT_STATES) == {s.value for s in DeploymentState if s.active}
+
+
+def test_migration_0004_adds_and_removes_only_the_monitoring_tables(
+    empty_url: str, engine: sa.Engine
+) -> None:
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0003")
+    with MetadataStore(empty_url) as store:
+        deployment = store.create_deployment(
+            project="p", champion_version=1, policy="direct", weights={1: 100}, actor="a"
+        )
+        store.add_monitor_run("p", "drift", rows=1, flagged=True, score=0.5)
+    assert MONITORING_TABLES <= _tables(engine)
+    before = _tables(engine)
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")
+    assert _tables(engine) == before - MONITORING_TABLES
+    with MetadataStore(empty_url) as store:
+        assert store.get_deployment(deployment.id) == deployment
+        assert store.list_monitor_runs("p") == []
