@@ -204,7 +204,7 @@ def test_items_of_a_block_list_get_their_own_line(problems: Problems) -> None:
         """
     )[1:] == [
         "  line 6: monitor.alerts[1].on: expected one of 'drift', 'quality_drop', 'rollback', "
-        "'retrain', 'run_failed', found 'drfit'; did you mean 'drift'?"
+        "'retrain', 'run_failed', 'error_rate', 'latency', found 'drfit'; did you mean 'drift'?"
     ]
 
 

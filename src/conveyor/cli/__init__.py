@@ -6,6 +6,7 @@ from conveyor.cli import (
     demo,
     deploy,
     k8s,
+    labels,
     lineage,
     models,
     monitor,
@@ -25,6 +26,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(labels.app, name="labels")
 app.add_typer(lineage.app)
 app.add_typer(demo.app)
 app.add_typer(serve.app)

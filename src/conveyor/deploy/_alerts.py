@@ -1,23 +1,18 @@
 """Rollback alerts: a JSON POST to each ``monitor.alerts`` webhook with ``on: rollback``.
 
 The body is Slack-compatible (``{"text": ...}``) and carries the details beside it for other
-receivers. A webhook that fails is logged and skipped: an alert must never stop the controller,
-and the rollback it reports has already happened. URLs often hold a token (Slack's do), so logs
-show only their scheme and host.
+receivers. :func:`conveyor.webhooks.post_alerts` sends it: a webhook that fails is logged (host
+only, URLs hold tokens) and skipped, as an alert must never stop the controller, and the
+rollback it reports has already happened.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-import logging
-import urllib.error
-import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from conveyor.deploy._transitions import json_metrics
+from conveyor.webhooks import post_alerts
 
 if TYPE_CHECKING:
     from conveyor.deploy._state import Decision
@@ -25,10 +20,6 @@ if TYPE_CHECKING:
     from conveyor.store import DeploymentRecord
 
 __all__ = ["post_alerts", "rollback_alert", "rollback_webhooks"]
-
-logger = logging.getLogger(__name__)
-
-TIMEOUT_S: Final = 5.0
 
 
 def rollback_webhooks(alerts: Iterable[AlertSpec]) -> list[str]:
@@ -57,38 +48,3 @@ def rollback_alert(record: DeploymentRecord, decision: Decision, *, at: str) -> 
         "metrics": json_metrics(decision.metrics),
         "at": at,
     }
-
-
-def post_alerts(
-    urls: Sequence[str], payload: Mapping[str, Any], *, timeout: float = TIMEOUT_S
-) -> list[str]:
-    """POST ``payload`` as JSON to every URL; return the (redacted) URLs that failed."""
-    body = json.dumps(payload).encode()
-    failed = []
-    for url in urls:
-        request = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "conveyor-controller"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                response.read()
-        except (OSError, ValueError, http.client.HTTPException) as err:  # URLError is an OSError
-            shown = _redacted(url)
-            logger.warning("rollback alert to %s failed: %s", shown, _cause(err))
-            failed.append(shown)
-    return failed
-
-
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2] or '?'}/…"
-
-
-def _cause(err: Exception) -> str:
-    if isinstance(err, urllib.error.HTTPError):
-        return f"HTTP {err.code}"
-    reason = getattr(err, "reason", None)
-    return str(reason if reason is not None else err)

@@ -17,9 +17,10 @@ import logging
 import math
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -33,11 +34,16 @@ if TYPE_CHECKING:
     from conveyor.spec import Spec
     from conveyor.store import MetadataStore, MonitorRunRecord
 
-__all__ = ["DRIFT_KIND", "MonitorLoop", "drift_summary"]
+__all__ = ["DRIFT_KIND", "QUALITY_KIND", "MonitorLoop", "drift_summary"]
 
 logger = logging.getLogger(__name__)
 
 DRIFT_KIND: Final = "drift"
+QUALITY_KIND: Final = "quality"
+QUALITY_EVERY_S: Final = 10.0
+"""Least seconds between two live-quality runs (each joins the log with every label)."""
+SERVING_WINDOW: Final = timedelta(minutes=5)
+"""Serving statistics the error-rate and latency alerts judge."""
 _MAX_WINDOWS_PER_TICK: Final = 3
 
 
@@ -85,6 +91,8 @@ class MonitorLoop:
         self._on_run = on_run
         self._references: dict[int, _Reference] = {}
         self._workdir = Path(tempfile.mkdtemp(prefix="conveyor-monitor-"))
+        self._labels_seen: tuple[int, float] | None = None
+        self._quality_at = 0.0
 
     @property
     def lease_name(self) -> str:
@@ -129,7 +137,128 @@ class MonitorLoop:
             if window is None:
                 break
             stored.append(self._judge(window))
+        quality = self._quality()
+        if quality is not None:
+            stored.append(quality)
+        self._alerts(stored)
         return stored
+
+    # -- live quality --------------------------------------------------------------------
+
+    def _quality(self) -> MonitorRunRecord | None:
+        """The served versions' live metric over the last ``monitor.quality.window``.
+
+        Computed when new labels arrived, at most every :data:`QUALITY_EVERY_S` seconds. The
+        run is flagged when the champion's live metric is ``monitor.quality.max_drop`` worse
+        than on its holdout at training time.
+        """
+        settings = self.spec.monitor.quality
+        model = self.spec.model
+        if settings is None or model is None:
+            return None
+        seen = _labels_state(self.artifacts_url)
+        if seen is None or seen == self._labels_seen:
+            return None
+        if time.monotonic() - self._quality_at < QUALITY_EVERY_S:
+            return None
+        from conveyor.monitor._quality import version_quality
+        from conveyor.registry import CHAMPION
+        from conveyor.spec import PRIMARY_METRIC, TASK_METRICS, Direction
+
+        self._quality_at = time.monotonic()
+        self._labels_seen = seen
+        champion = self._registry_now().alias(CHAMPION)
+        if champion is None:
+            return None
+        task = model.task
+        metric = settings.metric or PRIMARY_METRIC[task]
+        now = self.clock()
+        since = now - settings.window
+        found = version_quality(
+            self.artifacts_url,
+            versions=[champion.version],
+            since=since,
+            task=task,
+            metric=metric,
+            key=settings.key,
+            min_labels=settings.min_labels,
+        )
+        versions = {
+            str(version): {"value": value, "n_labelled": n}
+            for (version, shadow), (value, n) in sorted(found.items())
+            if not shadow and n > 0
+        }
+        if not versions:
+            return None
+        value, labelled = found.get((champion.version, False), (None, 0))
+        baseline = _float(champion.tags.get(f"conveyor.metric.{metric}"))
+        higher = TASK_METRICS[task][metric] == Direction.maximize
+        drop = None
+        if value is not None and baseline is not None:
+            drop = baseline - value if higher else value - baseline
+        run = self.store.add_monitor_run(
+            self.project,
+            QUALITY_KIND,
+            rows=labelled,
+            flagged=drop is not None and drop >= settings.max_drop,
+            score=value,
+            summary={
+                "metric": metric,
+                "higher_is_better": higher,
+                "versions": versions,
+                "baseline": baseline,
+                "drop": drop,
+                "max_drop": settings.max_drop,
+                "since": since.isoformat(),
+            },
+            model_version=champion.version,
+            window_start=since,
+            window_end=now,
+            created_at=now,
+        )
+        if self._on_run is not None:
+            self._on_run(run)
+        return run
+
+    # -- alerts --------------------------------------------------------------------------
+
+    def _alerts(self, stored: list[MonitorRunRecord]) -> None:
+        """Judge the spec's alert rules on the newest runs and serving statistics."""
+        rules = self.spec.monitor.alerts
+        if not rules:
+            return
+        from conveyor.monitor._alerting import (
+            AlertObservation,
+            QualityObservation,
+            evaluate_alerts,
+            serving_observation,
+        )
+
+        now = self.clock()
+        drift = next((r for r in reversed(stored) if r.kind == DRIFT_KIND), None)
+        quality_run = next((r for r in reversed(stored) if r.kind == QUALITY_KIND), None)
+        quality = None
+        if quality_run is not None:
+            summary = quality_run.summary
+            quality = QualityObservation(
+                metric=str(summary["metric"]),
+                value=quality_run.score,
+                baseline=summary.get("baseline"),
+                model_version=quality_run.model_version,
+                higher_is_better=bool(summary.get("higher_is_better", True)),
+            )
+        serving = serving_observation(self.store, self.project, now - SERVING_WINDOW)
+        evaluate_alerts(
+            self.store,
+            self.project,
+            rules,
+            AlertObservation(self.project, now, drift=drift, quality=quality, serving=serving),
+        )
+
+    def _registry_now(self) -> ModelRegistry:
+        if self._registry is None:
+            self._registry = self._registry_factory()
+        return self._registry
 
     def _judge(self, window: LogWindow) -> MonitorRunRecord:
         from conveyor.monitor._drift import compute_drift
@@ -171,9 +300,7 @@ class MonitorLoop:
         known = self._references.get(version)
         if known is not None:
             return known
-        if self._registry is None:
-            self._registry = self._registry_factory()
-        model = self._registry.get(version)
+        model = self._registry_now().get(version)
         dataset_id = model.tags.get(DATASET_TAG)
         if not dataset_id:
             return None
@@ -211,3 +338,21 @@ def drift_summary(report: DriftReport, dataset_version: str, html: Path) -> dict
         )
     )
     return summary
+
+
+def _labels_state(artifacts_url: str) -> tuple[int, float] | None:
+    """How many label files there are and the newest one's time (local stores), or None."""
+    folder = Path(f"{artifacts_url.rstrip('/')}/labels")
+    if "://" in artifacts_url:
+        return (0, time.time())  # a remote store: judge at most every QUALITY_EVERY_S
+    files = list(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        return None
+    return len(files), max(f.stat().st_mtime for f in files)
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return None if text is None else float(text)
+    except ValueError:
+        return None

@@ -18,6 +18,10 @@ Which versions a deployment serves:
 A version new to the follower is first loaded once in the parent (checksums, runtime, warm-up)
 before any worker is told about it: one that cannot be loaded marks the deployment ``failed``,
 with the reason, so it never gets traffic and the controller and ``rollout status`` say why.
+
+Every ``monitor_seconds`` the thread also reads the newest monitoring runs and hands the
+workers a :class:`~conveyor.serving._monitor_gauges.MonitorSnapshot` for ``/metrics`` when the
+values changed.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from conveyor.deploy._routing import TrafficPlan
     from conveyor.serving._loading import ResolvedModel
+    from conveyor.serving._monitor_gauges import MonitorSnapshot
     from conveyor.serving._rollout_stats import StatsDelta
     from conveyor.store import DeploymentRecord, MetadataStore
 
@@ -88,6 +93,7 @@ class DeploymentFollower:
         stats_seconds: Time between two writes of the statistics.
         grace_seconds: How long the store may stay unreachable before the replica reports
             not-ready (it keeps serving its last known deployment meanwhile, and after).
+        monitor_seconds: Time between two reads of the monitoring gauges.
     """
 
     store_url: str
@@ -98,7 +104,9 @@ class DeploymentFollower:
     poll_seconds: float = 1.0
     stats_seconds: float = 2.0
     grace_seconds: float = 60.0
+    monitor_seconds: float = 10.0
     _store: MetadataStore | None = None
+    _monitor: MonitorSnapshot | None = None
     _stamp: Any = None
     _resolved: dict[int, ResolvedModel] = field(default_factory=dict)
     _checked: dict[int, str | None] = field(default_factory=dict)
@@ -237,20 +245,33 @@ class DeploymentFollower:
             return 0
         return sum(d.requests for d in deltas)
 
+    def read_monitor(self) -> MonitorSnapshot | None:
+        """The monitoring gauges' values when they changed since the last call, else None."""
+        from conveyor.serving._monitor_gauges import read_monitor_snapshot
+
+        snapshot = read_monitor_snapshot(self._open(), self.project)
+        if snapshot == self._monitor:
+            return None
+        self._monitor = snapshot
+        return snapshot
+
     def run(
         self,
         stop: threading.Event,
         broadcast: Callable[[ServingPlan], None],
         readiness: Callable[[str | None], None],
+        monitor: Callable[[MonitorSnapshot], None] | None = None,
     ) -> None:
         """Poll and write statistics until ``stop`` is set (the server's follower thread).
 
         ``readiness`` receives why the replica should report not-ready (the store has been
-        unreachable for longer than ``grace_seconds``), then None once it is back.
+        unreachable for longer than ``grace_seconds``), then None once it is back;
+        ``monitor`` receives the monitoring gauges' values when they change.
         """
         import time
 
         next_stats = time.monotonic() + self.stats_seconds
+        next_monitor = time.monotonic()
         last_ok = time.monotonic()
         degraded = False
         while not stop.wait(self.poll_seconds):
@@ -272,11 +293,23 @@ class DeploymentFollower:
                     readiness(None)
                 if plan is not None:
                     broadcast(plan)
+                if monitor is not None and time.monotonic() >= next_monitor:
+                    next_monitor = time.monotonic() + self.monitor_seconds
+                    self._publish_monitor(monitor)
             if time.monotonic() >= next_stats:
                 self.write_stats()
                 next_stats = time.monotonic() + self.stats_seconds
         self.write_stats()
         self._drop_store()
+
+    def _publish_monitor(self, monitor: Callable[[MonitorSnapshot], None]) -> None:
+        try:
+            snapshot = self.read_monitor()
+        except Exception as err:  # gauges are best effort: never stop following
+            logger.warning("cannot read the monitoring runs of %s: %s", self.project, err)
+            return
+        if snapshot is not None:
+            monitor(snapshot)
 
     def _drop_store(self) -> None:
         if self._store is not None:

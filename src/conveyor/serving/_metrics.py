@@ -26,6 +26,9 @@ Metrics (labels in braces)::
     conveyor_batch_latency_seconds{model_version}             histogram, 0.2 ms .. 1 s
     conveyor_model_info{name,version,runtime}                 gauge, 1 while loaded
 
+plus the gauges of the latest monitoring runs (drift, live quality) that the parent sends
+with :meth:`ServerMetrics.set_monitor`; see :mod:`conveyor.serving._monitor_gauges`.
+
 ``endpoint`` must be a route name or template (``/v2/models/{name}/infer``), never a raw path:
 every distinct label value is a new time series.
 """
@@ -42,6 +45,8 @@ from conveyor.errors import SettingsError
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+    from conveyor.serving._monitor_gauges import MonitorSnapshot
 
 __all__ = ["ServerMetrics"]
 
@@ -105,13 +110,18 @@ class ServerMetrics:
         """
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+        from conveyor.serving._monitor_gauges import MonitorGauges
+
         self._dir = multiprocess_dir
+        self._monitor = MonitorGauges()
         registry: CollectorRegistry | None = CollectorRegistry()
         if multiprocess_dir is not None:
             _enter_multiprocess_mode(multiprocess_dir)
             # Values live in the folder; rendering reads every process's files instead.
             registry = None
         self._registry = registry
+        if registry is not None:
+            registry.register(self._monitor)
         self._requests = Counter(
             "conveyor_requests",
             "Requests answered, by endpoint, model version and HTTP status code.",
@@ -244,6 +254,10 @@ class ServerMetrics:
         if runtime is not None:
             self._model_info.labels(name, version, runtime).set(0)
 
+    def set_monitor(self, snapshot: MonitorSnapshot) -> None:
+        """Report these monitoring values from now on (replacing the previous ones)."""
+        self._monitor.snapshot = snapshot
+
     def render(self) -> tuple[bytes, str]:
         """The body and content type of a ``GET /metrics`` response (all workers' values)."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -255,6 +269,7 @@ class ServerMetrics:
 
             registry = CollectorRegistry()
             MultiProcessCollector(registry, path=str(self._dir))  # type: ignore[no-untyped-call]
+            registry.register(self._monitor)  # this process's copy, the same in every worker
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
     @staticmethod

@@ -209,6 +209,7 @@ def run_server(
     events: multiprocessing.Queue[Any] = context.Queue()
     controls: dict[int, multiprocessing.Queue[Any]] = {}
     stopping: list[int] = []
+    monitor: list[Any] = []  # the latest monitoring gauges, also for workers started later
 
     def on_signal(signum: int, frame: object) -> None:
         stopping.append(signum)
@@ -219,6 +220,8 @@ def run_server(
 
     def spawn(index: int) -> BaseProcess:
         controls[index] = context.Queue()
+        if monitor:
+            controls[index].put(("monitor", monitor[0]))
         process = context.Process(
             target=_worker,
             args=(config, current[0], sock, index, events, controls[index], metrics_dir),
@@ -234,6 +237,11 @@ def run_server(
         for control in controls.values():
             control.put(new)
 
+    def publish_monitor(snapshot: Any) -> None:
+        monitor[:] = [snapshot]
+        for control in controls.values():
+            control.put(("monitor", snapshot))
+
     def readiness(problem: str | None) -> None:
         report(f"not ready: {problem}" if problem else "ready again: the metadata store answers")
         for control in controls.values():
@@ -248,7 +256,7 @@ def run_server(
         threads.append(
             threading.Thread(
                 target=follower.run,
-                args=(stop_following, broadcast, readiness),
+                args=(stop_following, broadcast, readiness, publish_monitor),
                 name="conveyor-follower",
             )
         )
@@ -471,6 +479,9 @@ def _worker(
             new = control.get()
             if new is None:
                 return
+            if isinstance(new, tuple) and new[0] == "monitor":  # the monitoring gauges
+                metrics.set_monitor(new[1])
+                continue
             if isinstance(new, tuple):  # ("degraded", reason or None)
                 app.state.serving.degraded = new[1]
                 continue

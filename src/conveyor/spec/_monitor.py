@@ -152,6 +152,31 @@ class QualitySpec(SpecModel):
     label_delay: Duration = Field(
         timedelta(days=1), description="How long labels take to arrive (e.g. '1d')."
     )
+    key: str | None = Field(
+        None,
+        min_length=1,
+        description="A feature to join labels by (e.g. 'flight_id', matched with the "
+        "prediction log's in_<key>) instead of the request id (X-Request-ID).",
+    )
+    window: Duration = Field(
+        timedelta(hours=1), description="Time window of the per-window report (e.g. '1h')."
+    )
+    min_labels: int = Field(
+        100, ge=1, description="Labelled predictions below which the metric is reported as n/a."
+    )
+    max_drop: float = Field(
+        0.05,
+        gt=0,
+        description="Drop of the live metric below the champion's holdout value at which a "
+        "quality run is flagged (what `monitor.retrain.on: [quality_drop]` counts).",
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _positive_window(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise problem_error("expected a duration above 0 (e.g. '1h')")
+        return value
 
 
 class AlertEvent(StrEnum):
@@ -162,10 +187,27 @@ class AlertEvent(StrEnum):
     rollback = "rollback"
     retrain = "retrain"
     run_failed = "run_failed"
+    error_rate = "error_rate"
+    latency = "latency"
+
+
+_THRESHOLD_REQUIRED: Final = MappingProxyType(
+    {
+        AlertEvent.quality_drop: "the drop of the live metric below the champion's holdout "
+        "value that fires, e.g. 0.03",
+        AlertEvent.error_rate: "the share of failed requests that fires, e.g. 0.05",
+        AlertEvent.latency: "the p99 latency in milliseconds that fires, e.g. 250",
+    }
+)
 
 
 class AlertSpec(SpecModel):
-    """A webhook called (JSON POST) when an event happens."""
+    """A webhook called (JSON POST, Slack-compatible) when an event happens.
+
+    Monitoring events (drift, quality_drop, error_rate, latency) are conditions: the alert is
+    sent when one starts to hold, again every ``renotify_after`` while it holds, and once more
+    (``send_resolved``) when it clears. Every firing is also recorded in the metadata store.
+    """
 
     on: AlertEvent = Field(description="Event that sends the alert.")
     webhook: str = Field(
@@ -174,8 +216,17 @@ class AlertSpec(SpecModel):
     threshold: float | None = Field(
         None,
         gt=0,
-        description="For quality_drop: the drop of the metric that triggers the alert.",
+        description="When the alert fires. drift: share of drifted columns (default: the "
+        "drift report's own verdict, monitor.drift.dataset_share); quality_drop: drop of the "
+        "live metric below the champion's holdout value (required); error_rate: share of "
+        "failed requests (required); latency: p99 latency in ms (required).",
     )
+    renotify_after: Duration | None = Field(
+        timedelta(hours=1),
+        description="A firing alert is sent again at most this often (e.g. '1h'); null: once "
+        "until it resolves.",
+    )
+    send_resolved: bool = Field(True, description="Also send a message when the condition clears.")
 
     @field_validator("webhook")
     @classmethod
@@ -183,6 +234,28 @@ class AlertSpec(SpecModel):
         if not value.startswith(("http://", "https://")):
             raise problem_error(f"expected an http:// or https:// URL, found {value!r}")
         return value
+
+    @field_validator("renotify_after")
+    @classmethod
+    def _positive_duration(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise problem_error("expected a duration above 0 (e.g. '1h'), or null to send once")
+        return value
+
+    @model_validator(mode="after")
+    def _threshold_when_needed(self) -> Self:
+        needed = _THRESHOLD_REQUIRED.get(self.on)
+        if needed is not None and self.threshold is None:
+            raise problem_error(
+                f"an alert on {self.on.value} needs a threshold: {needed}", ("threshold",)
+            )
+        if self.on is AlertEvent.drift and self.threshold is not None and self.threshold > 1:
+            raise problem_error(
+                f"a drift threshold is a share of drifted columns in (0, 1], found "
+                f"{self.threshold:g}",
+                ("threshold",),
+            )
+        return self
 
 
 class RetrainTrigger(StrEnum):
