@@ -30,7 +30,9 @@ def controller(
 ) -> None:
     """Guard and advance the project's rollouts until stopped (Ctrl-C or SIGTERM).
 
-    Several controllers may run: only the one holding the project's lease acts.
+    With `monitor.retrain` in the spec it also starts retraining runs (on its schedule, or on
+    drift or a quality drop) and rolls their challengers out. Several controllers may run:
+    only the one holding the project's lease acts.
     """
     from conveyor.deploy import Controller
 
@@ -44,6 +46,8 @@ def controller(
             loaded.spec,
             tracking_uri=session.settings.mlflow_tracking_uri,
             cache_dir=session.project.ensure_state_dir() / "models",
+            project_root=session.project.root,
+            artifacts_url=session.settings.artifacts_url,
             interval_s=interval,
             lease_ttl_s=max(15.0, 3 * interval),
             report=report,

@@ -1,29 +1,26 @@
-"""`conveyor demo`: the closed loop (as far as it exists) on real data, in one command."""
+"""`conveyor demo`: the closed loop on real data, in one command."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
+import time
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Final
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from conveyor.cli._console import console
 
 if TYPE_CHECKING:
-    from conveyor.pipeline import RunResult
-    from conveyor.session import Session
-    from conveyor.workspace import Project
+    from conveyor.demo._summary import DemoSummary
 
 app = typer.Typer()
-
-#: The second run's change: more trees, so its model is a challenger to the first one's.
-_FIRST_PARAMS: Final = "n_estimators: 150,"
-_SECOND_PARAMS: Final = "n_estimators: 250,"
 
 
 @app.command()
@@ -34,79 +31,134 @@ def demo(
             "--dir", help="Where to create the demo project (default: a new temp folder)."
         ),
     ] = None,
+    fast: Annotated[
+        bool,
+        typer.Option("--fast", help="A short run: July to September, one flight in four (~3 min)."),
+    ] = False,
 ) -> None:
-    """Build the flights demo project and run its pipeline twice.
+    """Play the whole loop on the 2013 NYC flights, offline, in under ten minutes.
 
-    The first run ingests, validates, tunes, trains, evaluates and registers a champion; the
-    second, with one parameter changed, trains a challenger that the gate compares with it.
+    Trains and registers a champion on January-June, serves it (2 workers) with the
+    controller, replays July-December through the HTTP server as live traffic in time order
+    with the labels fed back a day later, and lets the product do the rest: drift detection,
+    retraining on the new data, the gate, a canary rollout with guardrails, promotion or
+    rollback. Ends with a summary table and an HTML report.
     """
-    from conveyor.demo import create_flights_project
+    from conveyor.cli._progress import RichReporter
+    from conveyor.demo._closed_loop import FAST, FULL, ClosedLoopDemo
+    from conveyor.demo._summary import collect_summary, render_summary_html
     from conveyor.session import Session
 
-    root = directory or Path(tempfile.mkdtemp(prefix="conveyor-demo-"))
-    project = create_flights_project(root)
-    console.print(f"Demo project: [bold]{project.root}[/] (336,776 NYC flights of 2013)")
-    with Session.open(project.root) as session:
-        console.rule("first run: data, tuning, training, gate, registry")
-        result = _run(session, project)
-        spec_path = project.spec_path
-        text = spec_path.read_text("utf-8")
-        spec_path.write_text(text.replace(_FIRST_PARAMS, _SECOND_PARAMS, 1), "utf-8")
-        console.rule("second run: n_estimators 150 -> 250, so a challenger")
-        with Session.open(project.root) as changed:
-            result = _run(changed, project)
-        _summary(session, project, result)
+    plan = FAST if fast else FULL
+    root = (directory or Path(tempfile.mkdtemp(prefix="conveyor-demo-"))).resolve()
+    began = time.monotonic()
 
+    def say(line: str) -> None:
+        console.print(f"[dim]{datetime.now():%H:%M:%S}[/]  {escape(line)}", soft_wrap=True)
 
-def _run(session: Session, project: Project) -> RunResult:
-    from conveyor.cli._progress import RichReporter
-    from conveyor.cli.runs import render_steps
-    from conveyor.pipeline import Runner, pipeline_from_spec
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} flights"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("replay", total=1, visible=False)
 
-    loaded = session.require_spec()
-    runner = Runner(
-        pipeline_from_spec(loaded, project.root),
-        store=session.store,
-        artifacts=session.artifacts,
-        project=loaded.spec.name,
-        project_root=project.root,
-        spec_hash=loaded.sha256,
-        reporter=RichReporter(console),
-    )
-    result = runner.run()
-    console.print(render_steps(result.steps))
-    return result
+        def progress(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=what, visible=True)
 
-
-def _summary(session: Session, project: Project, result: RunResult) -> None:
-    from conveyor.cli.models import render_versions
-    from conveyor.registry import ModelRegistry, connect
-
-    report = next(s for s in result.steps if s.name == "report").output_hashes["html"]
-    target = session.artifacts.get_file(report, project.root / "reports" / "delays.html")
-    validation = max((project.root / "reports").glob("validation-*.html"), key=_mtime)
-    card = max((project.root / "reports").glob("model-card-*.html"), key=_mtime)
-    versions = session.store.list_dataset_versions(limit=2)
-    checks = json.loads(session.artifacts.get_bytes(versions[0].artifacts["report_json"]))
-    for version in versions:
-        console.print(
-            f"dataset version [bold]{version.id}[/] ({version.name}): {version.row_count:,} rows"
+        loop = ClosedLoopDemo(
+            root, plan, say=say, progress=progress, reporter=RichReporter(console)
         )
-    for check in checks["checks"]:
-        if not check["passed"]:
-            console.print(f"  [yellow]quarantined[/] {check['name']}: {escape(check['detail'])}")
-    name = session.require_spec().spec.name
-    registry = ModelRegistry(connect(session.settings.mlflow_tracking_uri), name)
-    console.print(render_versions(registry.versions()))
-    console.print(f"[green]✓[/] validation report: {validation}")
-    console.print(f"[green]✓[/] model card: {card}")
-    console.print(f"[green]✓[/] delays report: {target}")
-    command = "conveyor" if shutil.which("conveyor") else sys.argv[0]
-    console.print(f"Explore it: [bold]{command} --project {project.root} models list[/]")
-    console.print(f"            [bold]{command} --project {project.root} lineage champion[/]")
-    mlflow = session.settings.mlflow_tracking_uri
-    console.print(f"            [bold]mlflow ui --backend-store-uri {mlflow}[/]")
+        loop.create()
+        with Session.open(root) as session:
+            console.rule("1. champion: ingest, validate, train, evaluate, gate, register")
+            loop.train_champion(session)
+            console.rule("2. serve, control, replay the later months as live traffic")
+            loop.play(session)
+    with Session.open(root) as session:
+        quality = session.require_spec().spec.monitor.quality
+        summary = collect_summary(
+            session,
+            seconds=time.monotonic() - began,
+            rows_replayed=loop.replayed,
+            request_errors=loop.errors,
+            alerts_received=len(loop.alerts.alerts),
+            quality_window=quality.window if quality is not None else plan.label_delay,
+        )
+    console.rule("3. what happened")
+    _print(summary)
+    report = render_summary_html(summary, root / "reports" / "demo.html")
+    console.print(f"[green]✓[/] report: {report}")
+    command = "conveyor" if shutil.which("conveyor") else f"{sys.executable} -m conveyor"
+    for line in (
+        "models list",
+        "lineage champion",
+        "monitor triggers",
+        "monitor quality",
+        "rollout status",
+    ):
+        console.print(f"  [bold]{command} --project {root} {line}[/]")
 
 
-def _mtime(path: Path) -> float:
-    return path.stat().st_mtime
+def _print(summary: DemoSummary) -> None:
+    from conveyor.demo._summary import model_metric
+
+    table = Table("", "", title="Closed loop", title_justify="left", show_header=False)
+    table.add_row(
+        "flights replayed", f"{summary.rows_replayed:,} ({summary.request_errors} failed)"
+    )
+    table.add_row(
+        "data versions",
+        "; ".join(f"{d.id[:12]} ({d.row_count:,} rows)" for d in summary.datasets),
+    )
+    table.add_row(
+        "model versions",
+        "; ".join(
+            f"v{m.version} {'/'.join(sorted(m.aliases)) or '-'} (holdout roc_auc {model_metric(m)})"
+            for m in summary.models
+        ),
+    )
+    flagged = sum(run.flagged for run in summary.drift)
+    shares = ", ".join(f"{run.score or 0:.2f}" for run in summary.drift[:24])
+    table.add_row(
+        "drift windows",
+        f"{len(summary.drift)} judged, {flagged} drifted; drifted share per window: {shares}",
+    )
+    table.add_row(
+        "retraining",
+        "; ".join(
+            f"{t.kind} → {t.status}"
+            + (f" v{t.model_version}" if t.model_version else "")
+            + (f" ({t.message})" if t.message else "")
+            for t in summary.triggers
+        )
+        or "none",
+    )
+    if summary.quality is not None:
+        table.add_row(
+            f"live {summary.quality.metric}",
+            "; ".join(
+                f"v{p.model_version}: "
+                + (
+                    f"{p.value:.4f} [{p.ci_low:.4f}, {p.ci_high:.4f}]"
+                    if p.value is not None and p.ci_low is not None and p.ci_high is not None
+                    else "n/a"
+                )
+                + f" on {p.n_labelled:,} labelled"
+                for p in summary.quality.versions
+                if not p.shadow
+            ),
+        )
+    for record, events in summary.deployments:
+        table.add_row(
+            f"rollout v{record.challenger_version or record.champion_version}",
+            f"{record.policy}: {record.state}; "
+            + " → ".join(f"{e.kind}" for e in events[-8:])
+            + (f" ({escape(events[-1].reason)})" if events else ""),
+        )
+    table.add_row("alerts", f"{summary.alerts_received} received by the demo's webhook")
+    table.add_row("time", f"{summary.seconds / 60:.1f} min")
+    console.print(table)

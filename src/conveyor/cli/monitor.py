@@ -14,11 +14,17 @@ from rich.table import Table
 
 from conveyor.cli._app import state
 from conveyor.cli._console import console
+from conveyor.cli._monitor_alerts import alerts
+from conveyor.cli._monitor_quality import quality
+from conveyor.cli._monitor_triggers import triggers
 
 if TYPE_CHECKING:
     from conveyor.monitor import DriftReport
 
 app = typer.Typer(help="Monitor the served model: data drift.", no_args_is_help=True)
+app.command("alerts")(alerts)
+app.command("quality")(quality)
+app.command("triggers")(triggers)
 
 
 class Reference(StrEnum):

@@ -95,12 +95,15 @@ def _controller(project: Path | None, report: Callable[[str], None]) -> Iterator
         spec = session.require_spec().spec
         settings = session.settings
         cache_dir = session.project.ensure_state_dir() / "models"
+        root = session.project.root
     with MetadataStore(settings.db_url) as store:
         yield Controller.from_spec(
             store,
             spec,
             tracking_uri=settings.mlflow_tracking_uri,
             cache_dir=cache_dir,
+            project_root=root,
+            artifacts_url=settings.artifacts_url,
             report=lambda line: report(f"controller: {line}"),
         )
 

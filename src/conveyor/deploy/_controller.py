@@ -8,6 +8,10 @@ project's active deployment, sums the serving statistics of its current step, as
 changed the deployment meanwhile (a person paused it, say), nothing is applied and the next tick
 reads it again. All state lives in the metadata store, so a restarted controller resumes every
 rollout where it stood.
+
+A controller may also carry a :class:`~conveyor.monitor.Retrainer` (``monitor.retrain`` in the
+spec): while it holds the lease, every tick first lets it follow or start a retraining run,
+then judges the rollout. A failing retrainer is logged and never stops the rollout's judging.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -32,7 +36,7 @@ from conveyor.deploy._apply import (
     controller_lease,
     with_synthetic,
 )
-from conveyor.deploy._observe import observe, recorded_policy
+from conveyor.deploy._observe import QualitySource, observe, recorded_policy
 from conveyor.deploy._policy import decide
 from conveyor.deploy._state import Decision, RolloutPolicy
 from conveyor.deploy._synthetic import SyntheticCheck, SyntheticResult, run_synthetic_requests
@@ -41,6 +45,8 @@ from conveyor.errors import ConflictError, ConveyorError
 from conveyor.spec import BlueGreenRollout
 
 if TYPE_CHECKING:
+    from conveyor.monitor import MonitorLoop
+    from conveyor.monitor._retrainer import Retrainer
     from conveyor.registry import ModelRegistry
     from conveyor.spec import Spec
     from conveyor.store import DeploymentRecord, MetadataStore
@@ -50,6 +56,10 @@ __all__ = ["CONTROLLER_ACTOR", "Controller", "TickResult"]
 logger = logging.getLogger(__name__)
 
 _ERROR_REPEAT_S: Final = 60.0
+QUALITY_EVERY_S: Final = 5.0
+"""Seconds a rollout's live quality (labels joined with the log) is reused before re-reading."""
+MONITOR_INTERVAL_S: Final = 2.0
+"""Seconds between two looks of the monitoring loop at the prediction log."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,11 @@ class Controller:
             the system's temporary directory).
         quality_higher_is_better: Direction of the live quality metric (``quality_drop``).
         report: Called with one line for each change the controller makes or sees
-            (leadership, applied decisions); the CLI prints them.
+            (leadership, applied decisions, retraining); the CLI prints them.
+        retrainer: Starts and follows retraining runs, ticked while the lease is held.
+        monitor: The monitoring loop (drift windows, live quality, alerts); :meth:`run` runs
+            it on a thread of its own, under its own lease (``monitor:<project>``), so a slow
+            drift computation never delays a rollout decision.
 
     Raises:
         ValueError: ``interval_s`` is not positive, or the lease would expire between ticks.
@@ -119,6 +133,9 @@ class Controller:
         cache_dir: Path | None = None,
         quality_higher_is_better: bool = True,
         report: Callable[[str], None] | None = None,
+        retrainer: Retrainer | None = None,
+        monitor: MonitorLoop | None = None,
+        quality: QualitySource | None = None,
     ) -> None:
         if not interval_s > 0:
             raise ValueError(f"interval_s must be a positive number of seconds, got {interval_s}")
@@ -145,6 +162,9 @@ class Controller:
         self._registry_factory = registry_factory
         self._registry: ModelRegistry | None = None
         self._report = report
+        self.retrainer = retrainer
+        self.monitor = monitor
+        self.quality = None if quality is None else _Cached(quality, QUALITY_EVERY_S)
         self._leader = False
         self._synthetic: dict[tuple[str, int], SyntheticResult] = {}
         self._noted: dict[str, str] = {}
@@ -158,6 +178,8 @@ class Controller:
         *,
         tracking_uri: str,
         cache_dir: Path | None = None,
+        project_root: Path | None = None,
+        artifacts_url: str | None = None,
         **options: Any,
     ) -> Controller:
         """A controller for the project of ``spec``: its model, rollout policy and alerts.
@@ -167,6 +189,11 @@ class Controller:
             spec: The project's spec.
             tracking_uri: MLflow's tracking (and registry) URI.
             cache_dir: Where versions loaded for synthetic requests are kept.
+            project_root: The project's folder; with it, a spec with ``monitor.retrain`` gets
+                a :class:`~conveyor.monitor.Retrainer` (retraining runs start there).
+            artifacts_url: The artifact store (with the prediction log); with it and
+                ``project_root``, the controller also runs the monitoring loop, its reports
+                in ``<project_root>/reports``.
             **options: Any other keyword argument of :class:`Controller`.
         """
 
@@ -176,6 +203,49 @@ class Controller:
             return ModelRegistry(connect(tracking_uri), spec.name)
 
         webhooks = rollback_webhooks(spec.monitor.alerts)
+        if project_root is not None and spec.monitor.retrain is not None:
+            from conveyor.monitor import Retrainer
+
+            clock = options.get("clock")
+            options["retrainer"] = Retrainer(
+                store,
+                spec.name,
+                project_root,
+                spec.monitor.retrain,
+                rollout=spec.rollout,
+                tracking_uri=tracking_uri,
+                **({} if clock is None else {"clock": clock}),
+            )
+        if project_root is not None and artifacts_url is not None:
+            from conveyor.monitor import MonitorLoop
+
+            quality = spec.monitor.quality
+            if quality is not None and spec.model is not None:
+                from conveyor.monitor import version_quality
+                from conveyor.spec import PRIMARY_METRIC, TASK_METRICS, Direction
+
+                metric = quality.metric or PRIMARY_METRIC[spec.model.task]
+                options["quality"] = partial(
+                    _live_quality,
+                    partial(
+                        version_quality,
+                        artifacts_url,
+                        task=spec.model.task,
+                        metric=metric,
+                        key=quality.key,
+                        min_labels=1,
+                    ),
+                )
+                higher = TASK_METRICS[spec.model.task][metric] == Direction.maximize
+                options.setdefault("quality_higher_is_better", higher)
+            options["monitor"] = MonitorLoop.for_project(
+                store,
+                spec,
+                artifacts_url=artifacts_url,
+                tracking_uri=tracking_uri,
+                reports_dir=project_root / "reports",
+                clock=options.get("clock"),
+            )
         return cls(
             store,
             registry,
@@ -200,7 +270,18 @@ class Controller:
         """Tick every ``interval_s`` seconds until ``stop`` is set; then release the lease.
 
         Errors of a tick (database or MLflow unreachable, ...) are logged and the loop goes on.
+        The monitoring loop, if any, runs on its own thread until ``stop`` is set.
         """
+        monitoring = None
+        if self.monitor is not None:
+            monitoring = threading.Thread(
+                target=self.monitor.run,
+                args=(stop,),
+                kwargs={"holder": self.holder, "interval_s": MONITOR_INTERVAL_S},
+                name=f"monitor-{self.project}",
+                daemon=True,
+            )
+            monitoring.start()
         try:
             while not stop.is_set():
                 began = time.monotonic()
@@ -208,6 +289,8 @@ class Controller:
                 stop.wait(max(0.0, self.interval_s - (time.monotonic() - began)))
         finally:
             self.release()
+            if monitoring is not None:
+                monitoring.join(60)
 
     def release(self) -> bool:
         """Give the lease up now, so a standby takes over without waiting for it to expire."""
@@ -225,14 +308,18 @@ class Controller:
         try:
             self.tick()
         except Exception as err:  # the loop must outlive any one tick
-            text = f"{type(err).__name__}: {err}"
-            last, when = self._last_error
-            if text != last or time.monotonic() - when > _ERROR_REPEAT_S:
-                self._last_error = (text, time.monotonic())
-                if isinstance(err, ConveyorError):
-                    logger.warning("controller tick failed: %s", text)
-                else:
-                    logger.exception("controller tick failed")
+            self._log_error("controller tick", err)
+
+    def _log_error(self, what: str, err: Exception) -> None:
+        """Log ``err`` (``what`` failed), but the same error at most once a minute."""
+        text = f"{what}: {type(err).__name__}: {err}"
+        last, when = self._last_error
+        if text != last or time.monotonic() - when > _ERROR_REPEAT_S:
+            self._last_error = (text, time.monotonic())
+            if isinstance(err, ConveyorError):
+                logger.warning("%s failed: %s: %s", what, type(err).__name__, err)
+            else:
+                logger.exception("%s failed", what)
 
     # -- one tick ------------------------------------------------------------------------
 
@@ -246,6 +333,7 @@ class Controller:
         if not self._hold_lease():
             holder = self.store.lease_holder(self.lease_name)
             return TickResult(False, None, None, False, f"standing by: {holder} holds the lease")
+        self._retrain()
         record = self.store.active_deployment(self.project)
         if record is None:
             return TickResult(True, None, None, False, "no rollout in progress")
@@ -261,6 +349,7 @@ class Controller:
             fallback=self.rollout,
             synthetic_ok=None if synthetic is None else synthetic.ok,
             quality_higher_is_better=self.quality_higher_is_better,
+            quality=self.quality,
         )
         decision = with_synthetic(decide(seen.state, seen.champion, seen.challenger), synthetic)
         try:
@@ -280,6 +369,18 @@ class Controller:
         if applied and decision.action == "rollback":
             self._alert(after, decision, now)
         return TickResult(True, after, decision, applied, f"{decision.action}: {decision.reason}")
+
+    def _retrain(self) -> None:
+        """Let the retrainer follow or start a retraining run; its failure is only logged."""
+        if self.retrainer is None:
+            return
+        try:
+            lines = self.retrainer.tick()
+        except Exception as err:  # retraining must never stop rollouts from being judged
+            self._log_error("retraining", err)
+            return
+        for line in lines:
+            self._say(line)
 
     def _hold_lease(self) -> bool:
         """Take or renew the lease; say so when leadership changes."""
@@ -344,3 +445,39 @@ class Controller:
         logger.info("%s: %s", self.project, line)
         if self._report is not None:
             self._report(line)
+
+
+def _live_quality(
+    measure: Callable[..., Mapping[tuple[int, bool], tuple[float | None, int]]],
+    versions: Sequence[int],
+    since: datetime,
+) -> Mapping[tuple[int, bool], tuple[float | None, int]]:
+    return measure(versions=list(versions), since=since)
+
+
+class _Cached:
+    """A quality source whose answer is reused for ``seconds`` per (versions, since)."""
+
+    def __init__(self, source: QualitySource, seconds: float) -> None:
+        self._source = source
+        self._seconds = seconds
+        self._last: tuple[Any, float, Mapping[tuple[int, bool], tuple[float | None, int]]] = (
+            None,
+            0.0,
+            {},
+        )
+
+    def __call__(
+        self, versions: Sequence[int], since: datetime
+    ) -> Mapping[tuple[int, bool], tuple[float | None, int]]:
+        key = (tuple(versions), since)
+        last_key, at, value = self._last
+        if key == last_key and time.monotonic() - at < self._seconds:
+            return value
+        try:
+            value = self._source(versions, since)
+        except ConveyorError as err:  # no log or labels yet: judge without quality
+            logger.debug("live quality unavailable: %s", err)
+            value = {}
+        self._last = (key, time.monotonic(), value)
+        return value

@@ -10,8 +10,8 @@ answers (``POST /outcomes``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "POLICIES",
     "Observation",
+    "QualitySource",
     "observe",
     "override_policy",
     "recorded_policy",
@@ -40,6 +41,11 @@ POLICIES: Final[Mapping[str, type[RolloutPolicy]]] = {
     "shadow": ShadowRollout,
 }
 """The rollout policies by name (``direct`` moves all traffic at once and has no rollout)."""
+
+QualitySource = Callable[
+    [Sequence[int], datetime], Mapping[tuple[int, bool], tuple[float | None, int]]
+]
+"""``(versions, since) -> {(version, shadow): (live metric or None, labelled predictions)}``."""
 
 _SHARED_FIELDS: Final = frozenset(
     {"min_requests_per_step", "min_seconds_per_step", "guardrails", "auto_rollback"}
@@ -144,11 +150,14 @@ def observe(
     fallback: RolloutPolicy | None = None,
     synthetic_ok: bool | None = None,
     quality_higher_is_better: bool = True,
+    quality: QualitySource | None = None,
 ) -> Observation:
     """Read the statistics of the deployment's current step and build the rollout state.
 
     Only windows that started at or after the step began are counted, so a new step is judged
-    on its own traffic.
+    on its own traffic. ``quality``, when given, returns the live metric and labelled count of
+    each ``(version, shadow)`` on predictions logged since the step began (labels joined to
+    the prediction log); they feed the ``quality_drop`` guardrail.
 
     Raises:
         RolloutError: The deployment has no challenger or no readable policy.
@@ -174,14 +183,21 @@ def observe(
         synthetic_ok=synthetic_ok,
         quality_higher_is_better=quality_higher_is_better,
     )
+    old = version_stats(summaries.get((champion, False)))
+    new = version_stats(summaries.get((challenger, mirrored)))
+    if quality is not None:
+        live = quality((champion, challenger), since)
+        old = _with_quality(old, live.get((champion, False)))
+        new = _with_quality(new, live.get((challenger, mirrored)))
     return Observation(
-        record=record,
-        policy=policy,
-        state=state,
-        champion=version_stats(summaries.get((champion, False))),
-        challenger=version_stats(summaries.get((challenger, mirrored))),
-        summaries=summaries,
+        record=record, policy=policy, state=state, champion=old, challenger=new, summaries=summaries
     )
+
+
+def _with_quality(stats: VersionStats, live: tuple[float | None, int] | None) -> VersionStats:
+    if live is None or live[0] is None:
+        return stats
+    return replace(stats, quality=live[0], quality_n=live[1])
 
 
 def _status(value: str) -> RolloutStatus:

@@ -29,6 +29,8 @@ from conveyor.monitor._project import (
 from conveyor.monitor._quality import live_quality, version_quality
 from conveyor.monitor._quality_report import QualityPoint, QualityReport
 from conveyor.monitor._report import ColumnDrift, ColumnKind, DriftReport, Histogram
+from conveyor.monitor._retrain import RetrainDecision, decide_retrain
+from conveyor.monitor._retrainer import Retrainer
 
 __all__ = [
     "LOG_COLUMNS",
@@ -42,7 +44,10 @@ __all__ = [
     "MonitorLoop",
     "QualityPoint",
     "QualityReport",
+    "RetrainDecision",
+    "Retrainer",
     "compute_drift",
+    "decide_retrain",
     "drift_summary",
     "ingest_labels",
     "joined_predictions",

@@ -94,6 +94,35 @@ class MonitorLoop:
         self._labels_seen: tuple[int, float] | None = None
         self._quality_at = 0.0
 
+    @classmethod
+    def for_project(
+        cls,
+        store: MetadataStore,
+        spec: Spec,
+        *,
+        artifacts_url: str,
+        tracking_uri: str,
+        reports_dir: Path,
+        clock: Callable[[], datetime] | None = None,
+    ) -> MonitorLoop:
+        """The loop of a project, given its settings (registry and artifacts opened here)."""
+        from conveyor.artifacts import ArtifactStore
+
+        def registry() -> ModelRegistry:
+            from conveyor.registry import ModelRegistry, connect
+
+            return ModelRegistry(connect(tracking_uri), spec.name)
+
+        return cls(
+            store,
+            ArtifactStore(artifacts_url),
+            artifacts_url,
+            spec,
+            registry,
+            reports_dir,
+            clock or _utcnow,
+        )
+
     @property
     def lease_name(self) -> str:
         """``monitor:<project>``: one process monitors a project at a time."""
@@ -356,3 +385,9 @@ def _float(text: str | None) -> float | None:
         return None if text is None else float(text)
     except ValueError:
         return None
+
+
+def _utcnow() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)

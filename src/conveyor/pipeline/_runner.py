@@ -65,6 +65,9 @@ class Runner:
     (code version, config slice, input digests): a re-run skips unchanged steps. A failed or
     interrupted run can be resumed; steps that finished in it are reused. Ctrl-C and SIGTERM
     mark the run ``interrupted`` before the error propagates, so the store stays consistent.
+
+    ``trigger`` (``manual``, ``retrain``, ...) and ``tags`` are recorded on a new run; the
+    ``run.start`` audit entry gives the trigger as its reason.
     """
 
     def __init__(
@@ -79,6 +82,8 @@ class Runner:
         reporter: RunReporter | None = None,
         actor: str | None = None,
         heartbeat_s: float = HEARTBEAT_S,
+        trigger: str = "manual",
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.store = store
@@ -89,6 +94,8 @@ class Runner:
         self.reporter = reporter or RunReporter()
         self.actor = actor or _current_user()
         self.heartbeat_s = heartbeat_s
+        self.trigger = trigger
+        self.tags = dict(tags or {})
         self._current: str | None = None  # the step being executed, for the interrupt watchdog
 
     def run(self, *, resume: bool = False, force: bool = False) -> RunResult:
@@ -113,10 +120,12 @@ class Runner:
                 actor=self.actor,
                 hostname=socket.gethostname(),
                 pid=os.getpid(),
+                trigger=self.trigger,
+                tags=self.tags,
             )
             previous = {}
             self.store.append_audit(
-                actor=self.actor, action="run.start", target=f"run:{run.id}", reason="manual"
+                actor=self.actor, action="run.start", target=f"run:{run.id}", reason=self.trigger
             )
         self.reporter.run_started(run, self.pipeline.order, resumed=resume)
         stuck = partial(self._record_stuck, run.id)
