@@ -1,0 +1,365 @@
+"""The ``quality_drop`` guardrail on real labels joined to a real prediction log.
+
+The controller is built the way ``conveyor controller`` builds it (:meth:`Controller.from_spec`
+with the project folder and the artifact store), so its quality source is the real one: labels
+ingested with :func:`~conveyor.monitor.ingest_labels`, joined (DuckDB) with the Parquet files
+of the prediction log written here as the server writes them, measured per version since the
+step began. Serving statistics are healthy in every test, so only quality can roll back.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conveyor.deploy import Controller, start_deployment
+from conveyor.deploy._controller import _Cached
+from conveyor.deploy._observe import observe
+from conveyor.errors import SourceError
+from conveyor.monitor import ingest_labels
+from conveyor.spec import ShadowRollout, Spec
+from conveyor.store import MetadataStore
+
+from .conftest import Clock, Tracking, Versions, write_stats
+
+N = 80
+"""Labelled predictions per version in a step (more than ``min_requests``)."""
+
+
+def spec_for(project: str) -> Spec:
+    """A binary classifier watched on live ROC AUC, rolled out by canary with a 0.1 limit."""
+    return Spec.model_validate(
+        {
+            "name": project,
+            "model": {
+                "task": "binary_classification",
+                "target": "label",
+                "algorithm": "sklearn:sklearn.linear_model.LogisticRegression",
+            },
+            "monitor": {"quality": {}},
+            "rollout": {
+                "policy": "canary",
+                "steps": [10, 50, 100],
+                "min_requests_per_step": 100,
+                "min_seconds_per_step": 60,
+                "guardrails": {"error_rate": 0.05, "quality_drop": 0.1, "min_requests": 20},
+            },
+        }
+    )
+
+
+@pytest.fixture
+def live(registry: Any, versions: Versions, store: MetadataStore) -> Any:
+    """v1 is the champion, v2 the version to roll out."""
+    versions(2)
+    registry.promote(1, reason="first", actor="me", store=store)
+    return registry
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> Path:
+    return tmp_path / "artifacts"
+
+
+def quality_controller(
+    store: MetadataStore, tracking: Tracking, project: str, clock: Clock, root: Path
+) -> Controller:
+    return Controller.from_spec(
+        store,
+        spec_for(project),
+        tracking_uri=tracking.uri,
+        project_root=root,
+        artifacts_url=str(root / "artifacts"),
+        cache_dir=root / "models",
+        holder="c1",
+        clock=clock,
+    )
+
+
+def log_predictions(
+    artifacts: Path, version: int, scores: np.ndarray, start: datetime, prefix: str
+) -> list[str]:
+    """Write one Parquet file of the log as the server does; returns the request ids."""
+    n = len(scores)
+    ids = [f"{prefix}-{i}" for i in range(n)]
+    folder = artifacts / "predictions" / f"date={start:%Y-%m-%d}" / f"model_version={version}"
+    folder.mkdir(parents=True, exist_ok=True)
+    proba = np.column_stack([1 - scores, scores])
+    table = pa.table(
+        {
+            "request_id": ids,
+            "row": pa.array(np.zeros(n, dtype=np.int32)),
+            "timestamp": pa.array(
+                [start + timedelta(seconds=0.25 * i) for i in range(n)],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "model_name": ["m"] * n,
+            "model_version": pa.array(np.full(n, version, dtype=np.int64)),
+            "latency_ms": np.full(n, 3.0),
+            "shadow": pa.array(np.zeros(n, dtype=bool)),
+            "in_x": scores,
+            "out_prediction": (scores > 0.5).astype(np.int64),
+            "out_proba": pa.FixedSizeListArray.from_arrays(pa.array(proba.ravel()), 2),
+        }
+    )
+    pq.write_table(table, folder / f"part-w0-{prefix}.parquet")
+    return ids
+
+
+def ingest(artifacts: Path, ids: list[str], labels: np.ndarray, name: str) -> None:
+    """Labels for ``ids`` arrive as a CSV file (``request_id,row,label``)."""
+    path = artifacts.parent / f"{name}.csv"
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["request_id", "row", "label"])
+        writer.writerows([rid, 0, int(y)] for rid, y in zip(ids, labels, strict=True))
+    ingest_labels(str(artifacts), path, task="binary_classification")
+
+
+def outcomes(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and the scores of a good model on them (ROC AUC around 0.95)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, N)
+    scores = np.clip(0.5 + 0.3 * (2 * labels - 1) + rng.normal(0, 0.2, N), 0.01, 0.99)
+    return labels, scores
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores))
+
+
+def healthy(store: MetadataStore, project: str, at: datetime) -> None:
+    """Both versions served the step's requests without errors (error rate passes)."""
+    write_stats(store, project, 2, 150, at=at + timedelta(seconds=10))
+    write_stats(store, project, 1, 600, at=at + timedelta(seconds=10))
+
+
+def test_a_challenger_much_worse_on_real_labels_is_rolled_back(
+    store: MetadataStore,
+    live: Any,
+    tracking: Tracking,
+    project: str,
+    clock: Clock,
+    tmp_path: Path,
+    artifacts: Path,
+) -> None:
+    spec = spec_for(project)
+    start = start_deployment(
+        store, live, project, spec.rollout, version=2, actor="a", reason="r", now=clock()
+    )
+    ctl = quality_controller(store, tracking, project, clock, tmp_path)
+    healthy(store, project, clock())
+    labels, good = outcomes(seed=1)
+    bad = 1 - good  # the challenger's scores are inverted: it ranks every pair wrongly
+    ids_1 = log_predictions(artifacts, 1, good, clock() + timedelta(seconds=1), "champion")
+    ids_2 = log_predictions(artifacts, 2, bad, clock() + timedelta(seconds=1), "challenger")
+    ingest(artifacts, ids_1 + ids_2, np.concatenate([labels, labels]), "labels")
+    clock.advance(30)  # half the step: only a breach may change anything now
+
+    result = ctl.tick()
+
+    assert (result.applied, result.decision.action) == (True, "rollback")
+    assert result.decision.guardrail == "quality_drop"
+    assert str(result.deployment.state) == "rolled_back"
+    assert result.deployment.weights == {1: 100.0, 2: 0.0}
+    old, new = auc(labels, good), auc(labels, bad)
+    assert old > 0.85 and new < 0.15
+    last = store.list_deployment_events(start.id)[-1]
+    assert (last.kind, last.actor, last.metrics["guardrail"]) == (
+        "rolled_back", "controller", "quality_drop",
+    )  # fmt: skip
+    assert last.metrics["champion_quality"] == pytest.approx(old)
+    assert last.metrics["challenger_quality"] == pytest.approx(new)
+    assert last.metrics["quality_drop"] == pytest.approx(old - new)
+    assert last.metrics["quality_drop_limit"] == 0.1
+    shown = f"quality drop {old - new:.3g} > 0.1 ({new:.3g} vs {old:.3g})"
+    assert f"guardrail quality_drop breached: {shown}" in last.reason
+    assert "rolling back to v1" in last.reason
+    assert live.alias("champion").version == 1
+
+
+def test_an_equally_good_challenger_holds_then_advances(
+    store: MetadataStore,
+    live: Any,
+    tracking: Tracking,
+    project: str,
+    clock: Clock,
+    tmp_path: Path,
+    artifacts: Path,
+) -> None:
+    spec = spec_for(project)
+    start = start_deployment(
+        store, live, project, spec.rollout, version=2, actor="a", reason="r", now=clock()
+    )
+    ctl = quality_controller(store, tracking, project, clock, tmp_path)
+    # Before the step began, v2 answered badly; only the step's own predictions may count.
+    early_labels, early = outcomes(seed=9)
+    early_ids = log_predictions(artifacts, 2, 1 - early, clock() - timedelta(minutes=5), "old")
+    healthy(store, project, clock())
+    labels_1, scores_1 = outcomes(seed=1)
+    labels_2, scores_2 = outcomes(seed=2)
+    ids_1 = log_predictions(artifacts, 1, scores_1, clock() + timedelta(seconds=1), "champion")
+    ids_2 = log_predictions(artifacts, 2, scores_2, clock() + timedelta(seconds=1), "challenger")
+    ingest(
+        artifacts,
+        early_ids + ids_1 + ids_2,
+        np.concatenate([early_labels, labels_1, labels_2]),
+        "labels",
+    )
+    old, new = auc(labels_1, scores_1), auc(labels_2, scores_2)
+    assert abs(old - new) < 0.1
+
+    clock.advance(30)
+    held = ctl.tick()
+    assert (held.applied, held.decision.action) == (False, "hold")
+    assert f"quality drop {old - new:.3g} ≤ 0.1 ({new:.3g} vs {old:.3g})" in held.message
+    assert held.decision.metrics["challenger_quality"] == pytest.approx(new)
+
+    clock.advance(31)
+    advanced = ctl.tick()
+    assert (advanced.applied, advanced.decision.action) == (True, "advance")
+    assert advanced.deployment.step == 1
+    last = store.list_deployment_events(start.id)[-1]
+    assert last.kind == "advanced"
+    assert last.metrics["champion_quality"] == pytest.approx(old)
+    assert last.metrics["challenger_quality"] == pytest.approx(new)
+
+
+def test_before_labels_arrive_quality_is_not_judged_and_the_step_advances(
+    store: MetadataStore,
+    live: Any,
+    tracking: Tracking,
+    project: str,
+    clock: Clock,
+    tmp_path: Path,
+    artifacts: Path,
+) -> None:
+    spec = spec_for(project)
+    start_deployment(
+        store, live, project, spec.rollout, version=2, actor="a", reason="r", now=clock()
+    )
+    ctl = quality_controller(store, tracking, project, clock, tmp_path)
+    healthy(store, project, clock())
+    _, good = outcomes(seed=1)
+    log_predictions(artifacts, 1, good, clock() + timedelta(seconds=1), "champion")
+    log_predictions(artifacts, 2, 1 - good, clock() + timedelta(seconds=1), "challenger")
+
+    clock.advance(30)
+    held = ctl.tick()
+    assert (held.applied, held.decision.action) == (False, "hold")
+    assert "quality n/a (no labels yet)" in held.message
+    assert "challenger_quality" not in held.decision.metrics
+    assert "quality_drop" not in held.decision.metrics
+
+    clock.advance(31)
+    advanced = ctl.tick()
+    assert (advanced.applied, advanced.decision.action) == (True, "advance")
+    assert "quality n/a (no labels yet)" in advanced.decision.reason
+
+
+def test_an_unreadable_log_leaves_quality_unjudged_and_other_guardrails_working(
+    store: MetadataStore,
+    live: Any,
+    tracking: Tracking,
+    project: str,
+    clock: Clock,
+    tmp_path: Path,
+    artifacts: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="conveyor.deploy._controller")
+    spec = spec_for(project)
+    start_deployment(
+        store, live, project, spec.rollout, version=2, actor="a", reason="r", now=clock()
+    )
+    ctl = quality_controller(store, tracking, project, clock, tmp_path)
+    folder = artifacts / "predictions" / f"date={clock():%Y-%m-%d}" / "model_version=2"
+    folder.mkdir(parents=True)
+    (folder / "part-w0-torn.parquet").write_bytes(b"PAR1 cut short by a crash")
+    write_stats(store, project, 2, 30, at=clock() + timedelta(seconds=10), errors=6)
+    clock.advance(5)
+
+    result = ctl.tick()
+
+    assert (result.applied, result.decision.guardrail) == (True, "error_rate")
+    assert "quality_drop" not in result.decision.metrics  # not measured, not an error
+    [line] = [r.getMessage() for r in caplog.records if "live quality" in r.getMessage()]
+    assert "cannot join the prediction log" in line
+
+
+def test_observe_takes_each_versions_quality_from_the_source(store: MetadataStore) -> None:
+    project = f"observe-{secrets.token_hex(4)}"
+    began = datetime.fromisoformat("2024-05-01T12:00:00+00:00")
+    rollout = ShadowRollout.model_validate(
+        {"policy": "shadow", "guardrails": {"quality_drop": 0.05}}
+    )
+    record = store.create_deployment(
+        project=project,
+        champion_version=3,
+        challenger_version=4,
+        policy="shadow",
+        config=rollout.model_dump(mode="json"),
+        weights={3: 100.0, 4: 0.0},
+        shadow_version=4,
+        shadow_rate=1.0,
+        state="rolling",
+        step_started_at=began,
+        actor="a",
+    )
+    asked: list[tuple[tuple[int, ...], datetime]] = []
+
+    def quality(versions: Any, since: datetime) -> dict[tuple[int, bool], tuple[float | None, int]]:
+        asked.append((tuple(versions), since))
+        return {(3, False): (0.91, 40), (4, False): (0.5, 2), (4, True): (0.84, 37)}
+
+    seen = observe(store, record, now=began + timedelta(seconds=5), quality=quality)
+
+    assert asked == [((3, 4), began)]  # both versions, on the step's predictions only
+    assert (seen.champion.quality, seen.champion.quality_n) == (0.91, 40)
+    # A shadow is judged on its mirrored predictions, as for the other guardrails.
+    assert (seen.challenger.quality, seen.challenger.quality_n) == (0.84, 37)
+
+    def unmeasured(versions: Any, since: datetime) -> dict[tuple[int, bool], Any]:
+        return {(3, False): (None, 0)}
+
+    blank = observe(store, record, now=began, quality=unmeasured)
+    assert (blank.champion.quality, blank.champion.quality_n) == (None, 0)
+    assert (blank.challenger.quality, blank.challenger.quality_n) == (None, 0)
+
+
+def test_cached_quality_reuses_an_answer_within_its_period() -> None:
+    calls: list[datetime] = []
+
+    def source(versions: Any, since: datetime) -> dict[tuple[int, bool], tuple[float | None, int]]:
+        calls.append(since)
+        return {(1, False): (0.5 + len(calls), len(calls))}
+
+    t0 = datetime.fromisoformat("2024-05-01T12:00:00+00:00")
+    cached = _Cached(source, 3600.0)
+    first = cached((1, 2), t0)
+    assert cached([1, 2], t0) == first == {(1, False): (1.5, 1)}
+    assert len(calls) == 1  # reused: the log and labels were not read again
+    later = t0 + timedelta(seconds=90)  # a new step: another question, asked at once
+    assert cached((1, 2), later) == {(1, False): (2.5, 2)}
+    assert calls == [t0, later]
+
+    every_time = _Cached(source, 0.0)  # a period that is over at once
+    every_time((1, 2), t0)
+    every_time((1, 2), t0)
+    assert len(calls) == 4
+
+    def failing(versions: Any, since: datetime) -> dict[tuple[int, bool], Any]:
+        raise SourceError("no prediction has been logged")
+
+    assert _Cached(failing, 3600.0)((1, 2), t0) == {}  # judged without quality, not an error
