@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -183,8 +184,9 @@ def test_a_challenger_much_worse_on_real_labels_is_rolled_back(
     assert last.metrics["challenger_quality"] == pytest.approx(new)
     assert last.metrics["quality_drop"] == pytest.approx(old - new)
     assert last.metrics["quality_drop_limit"] == 0.1
-    shown = f"quality drop {old - new:.3g} > 0.1 ({new:.3g} vs {old:.3g})"
-    assert f"guardrail quality_drop breached: {shown}" in last.reason
+    # The drop is shown with its noise margin (1.645 standard errors of the difference).
+    shown = rf"quality drop {old - new:.3g} ± [0-9.e-]+ > 0\.1 \({new:.3g} vs {old:.3g}\)"
+    assert re.search(f"guardrail quality_drop breached: {shown}", last.reason), last.reason
     assert "rolling back to v1" in last.reason
     assert live.alias("champion").version == 1
 
@@ -223,7 +225,8 @@ def test_an_equally_good_challenger_holds_then_advances(
     clock.advance(30)
     held = ctl.tick()
     assert (held.applied, held.decision.action) == (False, "hold")
-    assert f"quality drop {old - new:.3g} ≤ 0.1 ({new:.3g} vs {old:.3g})" in held.message
+    within = rf"quality drop {old - new:.3g} ± [0-9.e-]+ ≤ 0\.1 \({new:.3g} vs {old:.3g}\)"
+    assert re.search(within, held.message), held.message
     assert held.decision.metrics["challenger_quality"] == pytest.approx(new)
 
     clock.advance(31)
@@ -363,3 +366,25 @@ def test_cached_quality_reuses_an_answer_within_its_period() -> None:
         raise SourceError("no prediction has been logged")
 
     assert _Cached(failing, 3600.0)((1, 2), t0) == {}  # judged without quality, not an error
+
+
+@pytest.mark.parametrize(
+    ("error", "breached"),
+    [(None, True), (0.005, True), (0.03, False)],
+    ids=["no-error-known", "precise-labels", "noisy-labels"],
+)
+def test_a_quality_drop_must_clear_the_noise_of_the_labels(
+    error: float | None, breached: bool
+) -> None:
+    from conveyor.deploy._guardrails import VersionStats, check_guardrails
+    from conveyor.spec import Guardrails
+
+    old = VersionStats(requests=500, quality=0.70, quality_n=400, quality_se=error)
+    new = VersionStats(requests=500, quality=0.62, quality_n=400, quality_se=error)
+    checks = check_guardrails(
+        Guardrails(error_rate=None, quality_drop=0.05, min_requests=100), old, new
+    )
+    (quality,) = [c for c in checks if c.name == "quality_drop"]
+    assert quality.breached is breached
+    assert quality.value == pytest.approx(0.08)
+    assert ("±" in quality.text) is (error is not None)

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from conveyor.cli import app
+from conveyor.session import Session
 
 # MLflow's SQL store still uses SQLAlchemy's deprecated ``noload`` strategy; not Conveyor's.
 pytestmark = pytest.mark.filterwarnings(
@@ -48,6 +49,16 @@ def test_the_newest_window_against_the_one_before(
     assert set(data["drifted_columns"]) >= {"in_x", "out_prediction"}
     assert data["current_rows"] == 300  # shadow rows are not served traffic
     assert "Drift over time" not in json_path.with_suffix(".html").read_text()
+    # recorded like the monitoring loop's windows: a drift run, its reports in the artifacts
+    with Session.open(project) as session:
+        (run,) = session.store.list_monitor_runs(session.require_spec().spec.name)
+        assert session.artifacts.get_bytes(run.artifacts["json"]) == json_path.read_bytes()
+        html_bytes = session.artifacts.get_bytes(run.artifacts["html"])
+    assert html_bytes == json_path.with_suffix(".html").read_bytes()
+    assert (run.kind, run.rows, run.flagged, run.model_version) == ("drift", 300, True, 1)
+    assert run.summary["source"] == "cli" and run.summary["reference"] == "previous window"
+    assert run.summary["html"] == str(json_path.with_suffix(".html"))
+    assert run.score == data["drifted_share"]
 
     second = invoke("monitor", "drift", "--reference", "previous", "-w", "300", "--json")
     assert second.exit_code == 0, second.output

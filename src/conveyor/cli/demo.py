@@ -33,7 +33,7 @@ def demo(
     ] = None,
     fast: Annotated[
         bool,
-        typer.Option("--fast", help="A short run: July to September, one flight in four (~3 min)."),
+        typer.Option("--fast", help="A short run: July to October, one flight in four (~2 min)."),
     ] = False,
 ) -> None:
     """Play the whole loop on the 2013 NYC flights, offline, in under ten minutes.

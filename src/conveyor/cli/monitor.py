@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,14 +17,23 @@ from conveyor.cli._app import state
 from conveyor.cli._console import console
 from conveyor.cli._monitor_alerts import alerts
 from conveyor.cli._monitor_quality import quality
+from conveyor.cli._monitor_report import report
 from conveyor.cli._monitor_triggers import triggers
 
 if TYPE_CHECKING:
-    from conveyor.monitor import DriftReport
+    import pyarrow as pa
 
-app = typer.Typer(help="Monitor the served model: data drift.", no_args_is_help=True)
+    from conveyor.monitor import DriftReport
+    from conveyor.registry import ModelRegistry
+
+app = typer.Typer(
+    help="Monitor the served model: data drift, live quality, alerts, retraining triggers and "
+    "the stored reports.",
+    no_args_is_help=True,
+)
 app.command("alerts")(alerts)
 app.command("quality")(quality)
+app.command("report")(report)
 app.command("triggers")(triggers)
 
 
@@ -62,15 +72,17 @@ def drift(
 ) -> None:
     """Compare the newest predictions' inputs with a reference; store JSON and HTML reports.
 
-    Reports go to <project>/reports/drift-<utc>.json and .html (earlier ones plotted too).
+    Reports go to <project>/reports/drift-<utc>.json and .html (earlier ones plotted too) and
+    to the artifact store; the check is recorded as a drift monitoring run (see `monitor
+    report`).
     """
     from conveyor.monitor import (
         compute_drift,
         load_history,
         prediction_window,
-        save_report,
         training_reference,
     )
+    from conveyor.monitor._loop import CLI_SOURCE, record_drift
     from conveyor.session import Session
 
     with Session.open(state(ctx).project) as session, tempfile.TemporaryDirectory() as tmp:
@@ -88,6 +100,7 @@ def drift(
                     registry, session.store, session.artifacts, Path(tmp)
                 )
                 prefix = "in_"
+                version, dataset = _champion(registry)
             else:
                 previous = prediction_window(artifacts_url, rows, skip=current.num_rows)
                 if previous.num_rows == 0:
@@ -97,10 +110,25 @@ def drift(
                     f"the {previous.num_rows:,} predictions before",
                     "",
                 )
+                version, dataset = _only_version(current), "previous window"
         with console.status("computing drift..."):
             report = compute_drift(baseline, current, spec=settings, current_prefix=prefix)
         folder = session.project.root / "reports"
-        json_path, html_path = save_report(report, folder, load_history(folder))
+        start, end = _span(current)
+        _, json_path, html_path = record_drift(
+            session.store,
+            session.artifacts,
+            spec.name,
+            report,
+            folder,
+            reference=dataset,
+            rows=current.num_rows,
+            model_version=version,
+            window_start=start,
+            window_end=end,
+            created_at=report.created_at,
+            source=CLI_SOURCE,
+        )
         if html is not None:
             report.render_html(html, history=load_history(folder))
     if as_json:
@@ -109,6 +137,41 @@ def drift(
     console.print(f"{current.num_rows:,} newest predictions against {escape(what)}")
     console.print(render(report))
     console.print(f"report: {escape(str(html_path))} (and {escape(json_path.name)})")
+
+
+def _champion(registry: ModelRegistry) -> tuple[int | None, str]:
+    """The champion's version and training dataset version (what the run records)."""
+    from conveyor.monitor._project import DATASET_TAG
+    from conveyor.registry import CHAMPION
+
+    champion = registry.alias(CHAMPION)
+    if champion is None:  # demoted meanwhile: training_reference found it a moment ago
+        return None, "training data"
+    return champion.version, champion.tags.get(DATASET_TAG, "training data")
+
+
+def _only_version(table: pa.Table) -> int | None:
+    """The model version that answered every row of ``table``, or None (several, or unknown)."""
+    if "model_version" not in table.column_names:
+        return None
+    versions = set(table.column("model_version").to_pylist())
+    return int(versions.pop()) if len(versions) == 1 and None not in versions else None
+
+
+def _span(table: pa.Table) -> tuple[datetime | None, datetime | None]:
+    """The first and last prediction's timestamps (aware), or None."""
+    import pyarrow.compute as pc
+
+    if "timestamp" not in table.column_names or table.num_rows == 0:
+        return None, None
+    bounds = pc.min_max(table.column("timestamp")).as_py()
+    return _aware(bounds["min"]), _aware(bounds["max"])
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def raise_no_previous(rows: int) -> None:

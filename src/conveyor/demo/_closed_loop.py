@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Final
 
 from conveyor.demo._months import TIME_COLUMN, append_month, input_columns, replay_rows
 from conveyor.demo._services import AlertSink, Service, free_port, wait_ready
+from conveyor.demo._watch import StoreWatcher
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -75,7 +76,7 @@ FULL: Final = DemoPlan(
 
 FAST: Final = DemoPlan(
     train_months=(1, 2, 3, 4, 5, 6),
-    replay_months=(7, 8, 9),
+    replay_months=(7, 8, 9, 10),
     sample=4,
     rows_per_second=400.0,
     label_delay=timedelta(days=1),
@@ -90,7 +91,7 @@ FAST: Final = DemoPlan(
     ),
     settle_timeout_s=150.0,
 )
-"""A short run for the test suite: July to September, one flight in four."""
+"""A short run for the test suite: July to October, one flight in four."""
 
 
 Say = Callable[[str], None]
@@ -177,8 +178,10 @@ class ClosedLoopDemo:
         ):
             wait_ready(f"{url}/readyz", server)
             self.say(f"serving on {url} (2 workers); controller running; logs in {state}")
-            last_day = self._replay(session, url, state / "labels", (server, ctl))
-            self._settle(session, url, last_day, (server, ctl))
+            project = session.require_spec().spec.name
+            with StoreWatcher(session.store, project, self.say):
+                last_day = self._replay(session, url, state / "labels", (server, ctl))
+                self._settle(session, url, last_day, (server, ctl))
         self.alerts.close()
 
     # -- the traffic -------------------------------------------------------------------
@@ -191,9 +194,7 @@ class ClosedLoopDemo:
 
         from conveyor.demo._labels_feed import LabelFeed
         from conveyor.demo._traffic import Replayer
-        from conveyor.monitor import ingest_labels
 
-        artifacts_url = session.settings.artifacts_url
         feed = LabelFeed(labels, delay=self.plan.label_delay)
         months = [replay_rows([m], sample=self.plan.sample) for m in self.plan.replay_months]
         total = sum(table.num_rows for table in months)
@@ -215,17 +216,27 @@ class ClosedLoopDemo:
                     self.replayed += sent.rows
                     self.errors += sent.errors
                     feed.add(chunk, sent)
-                    path = feed.write_due(_end_of(chunk))
-                    if path is not None:
-                        ingest_labels(artifacts_url, path)
+                    self._labels(session, feed.write_due(_end_of(chunk)))
                 self._add_month(month)
                 self.say(
                     f"{_MONTH_NAMES[month - 1]} replayed; its flights joined the project's data"
                 )
-        path = feed.write_due(datetime.max.replace(tzinfo=UTC))
-        if path is not None:
-            ingest_labels(artifacts_url, path)
+        self._labels(session, feed.write_due(datetime.max.replace(tzinfo=UTC)))
         return chunk
+
+    def _labels(self, session: Session, path: Path | None) -> None:
+        """Ingest a file of labels as `conveyor labels ingest` does, audit entry included."""
+        if path is None:
+            return
+        from conveyor.monitor import ingest_labels
+
+        batch = ingest_labels(session.settings.artifacts_url, path)
+        session.store.append_audit(
+            actor="conveyor-demo",
+            action="labels.ingest",
+            target=f"project:{session.require_spec().spec.name}",
+            details={"source": str(path), "file": batch.path, "rows": batch.rows},
+        )
 
     def _add_month(self, month: int) -> None:
         """The month's flights join the project's data (one in ``sample`` of them)."""

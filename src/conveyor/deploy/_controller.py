@@ -36,7 +36,7 @@ from conveyor.deploy._apply import (
     controller_lease,
     with_synthetic,
 )
-from conveyor.deploy._observe import QualitySource, observe, recorded_policy
+from conveyor.deploy._observe import QualitySource, QualityValue, observe, recorded_policy
 from conveyor.deploy._policy import decide
 from conveyor.deploy._state import Decision, RolloutPolicy
 from conveyor.deploy._synthetic import SyntheticCheck, SyntheticResult, run_synthetic_requests
@@ -56,6 +56,8 @@ __all__ = ["CONTROLLER_ACTOR", "Controller", "TickResult"]
 logger = logging.getLogger(__name__)
 
 _ERROR_REPEAT_S: Final = 60.0
+QUALITY_BOOTSTRAP: Final = 100
+"""Resamples behind the standard error of a rollout's live quality (the guardrail's noise)."""
 QUALITY_EVERY_S: Final = 5.0
 """Seconds a rollout's live quality (labels joined with the log) is reused before re-reading."""
 MONITOR_INTERVAL_S: Final = 2.0
@@ -220,20 +222,25 @@ class Controller:
             from conveyor.monitor import MonitorLoop
 
             quality = spec.monitor.quality
+            if quality is None and spec.rollout.guardrails.quality_drop is not None:
+                from conveyor.spec import QualitySpec
+
+                quality = QualitySpec()  # the guardrail alone: the task's primary metric
             if quality is not None and spec.model is not None:
-                from conveyor.monitor import version_quality
+                from conveyor.monitor._quality import version_quality_error
                 from conveyor.spec import PRIMARY_METRIC, TASK_METRICS, Direction
 
                 metric = quality.metric or PRIMARY_METRIC[spec.model.task]
                 options["quality"] = partial(
                     _live_quality,
                     partial(
-                        version_quality,
+                        version_quality_error,
                         artifacts_url,
                         task=spec.model.task,
                         metric=metric,
                         key=quality.key,
                         min_labels=1,
+                        n_boot=QUALITY_BOOTSTRAP,
                     ),
                 )
                 higher = TASK_METRICS[spec.model.task][metric] == Direction.maximize
@@ -448,10 +455,10 @@ class Controller:
 
 
 def _live_quality(
-    measure: Callable[..., Mapping[tuple[int, bool], tuple[float | None, int]]],
+    measure: Callable[..., Mapping[tuple[int, bool], QualityValue]],
     versions: Sequence[int],
     since: datetime,
-) -> Mapping[tuple[int, bool], tuple[float | None, int]]:
+) -> Mapping[tuple[int, bool], QualityValue]:
     return measure(versions=list(versions), since=since)
 
 
@@ -461,7 +468,7 @@ class _Cached:
     def __init__(self, source: QualitySource, seconds: float) -> None:
         self._source = source
         self._seconds = seconds
-        self._last: tuple[Any, float, Mapping[tuple[int, bool], tuple[float | None, int]]] = (
+        self._last: tuple[Any, float, Mapping[tuple[int, bool], QualityValue]] = (
             None,
             0.0,
             {},
@@ -469,7 +476,7 @@ class _Cached:
 
     def __call__(
         self, versions: Sequence[int], since: datetime
-    ) -> Mapping[tuple[int, bool], tuple[float | None, int]]:
+    ) -> Mapping[tuple[int, bool], QualityValue]:
         key = (tuple(versions), since)
         last_key, at, value = self._last
         if key == last_key and time.monotonic() - at < self._seconds:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Final
 
 from conveyor.deploy._stats import psi
 from conveyor.spec import Guardrails
@@ -23,6 +24,11 @@ __all__ = ["CERTAINTY", "GuardrailCheck", "VersionStats", "check_guardrails"]
 
 CERTAINTY = 1e-3
 """Binomial tail below which an error rate counts as above its limit before ``min_requests``."""
+
+
+QUALITY_Z: Final = 1.6448536269514722
+"""One-sided 95% normal quantile: a quality drop must exceed its limit by this many standard
+errors (of the difference of the two versions' live metrics) to roll back."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class VersionStats:
         score_hist: Prediction counts on bins shared by both versions, or None.
         quality: Live quality metric from labelled requests, or None before labels arrive.
         quality_n: Labelled requests behind ``quality``.
+        quality_se: Standard error of ``quality`` (bootstrap), or None when unknown.
         outcome_n: A/B outcomes (labelled requests) of this version.
         outcome_sum: Sum of the outcomes (successes, for 0/1 outcomes).
         outcome_sum_sq: Sum of the squared outcomes (equal to ``outcome_sum`` for 0/1 outcomes).
@@ -52,6 +59,7 @@ class VersionStats:
     score_hist: tuple[int, ...] | None = None
     quality: float | None = None
     quality_n: int = 0
+    quality_se: float | None = None
     outcome_n: int = 0
     outcome_sum: float = 0.0
     outcome_sum_sq: float = 0.0
@@ -190,9 +198,15 @@ def _quality(
             why = f"{new.quality_n} new and {old.quality_n} current labels, {minimum} needed"
         return GuardrailCheck("quality_drop", None, limit, False, False, f"quality n/a ({why})")
     drop = old.quality - new.quality if higher_is_better else new.quality - old.quality
-    breached = drop > limit
+    margin = 0.0
+    if old.quality_se is not None and new.quality_se is not None:
+        # A drop counts only when it is above the limit beyond the noise of the labels:
+        # a few hundred labels move a ROC AUC by several hundredths on their own.
+        margin = QUALITY_Z * math.hypot(old.quality_se, new.quality_se)
+    breached = drop - margin > limit
+    noise = f" ± {num(margin)}" if margin else ""
     text = (
-        f"quality drop {num(drop)} {_op(breached)} {limit:g} "
+        f"quality drop {num(drop)}{noise} {_op(breached)} {limit:g} "
         f"({num(new.quality)} vs {num(old.quality)})"
     )
     return GuardrailCheck("quality_drop", drop, limit, True, breached, text)

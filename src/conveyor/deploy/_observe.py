@@ -27,6 +27,7 @@ __all__ = [
     "POLICIES",
     "Observation",
     "QualitySource",
+    "QualityValue",
     "observe",
     "override_policy",
     "recorded_policy",
@@ -42,10 +43,10 @@ POLICIES: Final[Mapping[str, type[RolloutPolicy]]] = {
 }
 """The rollout policies by name (``direct`` moves all traffic at once and has no rollout)."""
 
-QualitySource = Callable[
-    [Sequence[int], datetime], Mapping[tuple[int, bool], tuple[float | None, int]]
-]
-"""``(versions, since) -> {(version, shadow): (live metric or None, labelled predictions)}``."""
+QualityValue = tuple[float | None, int] | tuple[float | None, int, float | None]
+"""``(live metric or None, labelled predictions[, its standard error or None])``."""
+QualitySource = Callable[[Sequence[int], datetime], Mapping[tuple[int, bool], QualityValue]]
+"""``(versions, since) -> {(version, shadow): QualityValue}``."""
 
 _SHARED_FIELDS: Final = frozenset(
     {"min_requests_per_step", "min_seconds_per_step", "guardrails", "auto_rollback"}
@@ -194,10 +195,11 @@ def observe(
     )
 
 
-def _with_quality(stats: VersionStats, live: tuple[float | None, int] | None) -> VersionStats:
+def _with_quality(stats: VersionStats, live: QualityValue | None) -> VersionStats:
     if live is None or live[0] is None:
         return stats
-    return replace(stats, quality=live[0], quality_n=live[1])
+    error = live[2] if len(live) > 2 else None  # the optional third item
+    return replace(stats, quality=live[0], quality_n=live[1], quality_se=error)
 
 
 def _status(value: str) -> RolloutStatus:

@@ -7,14 +7,15 @@ artifact store and to ``<project>/reports/``, and records a ``drift`` monitoring
 metadata store (its ``summary`` holds the per-column scores the Prometheus gauges and the
 retraining triggers read). The controller runs it on a thread of its own while it holds the
 project's lease, so only one process monitors a project; a restarted one resumes after the
-last stored window.
+last window it stored (``conveyor monitor drift`` records its runs the same way, through
+:func:`record_drift`, marked ``summary["source"] == "cli"``, and the loop does not resume after
+those). When labels arrive it also stores a ``quality`` run with its reports (see
+:mod:`conveyor.monitor._loop_quality`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import tempfile
 import threading
 import time
@@ -22,29 +23,43 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
-from conveyor.monitor._project import DATASET_TAG, load_history, save_report
+from conveyor.monitor._loop_drift import (
+    CLI_SOURCE,
+    DRIFT_KIND,
+    LOOP_SOURCE,
+    drift_summary,
+    record_drift,
+)
+from conveyor.monitor._loop_quality import QUALITY_KIND, record_quality
+from conveyor.monitor._project import DATASET_TAG
 from conveyor.monitor._windows import LogWindow, next_window
 
 if TYPE_CHECKING:
     from conveyor.artifacts import ArtifactStore
-    from conveyor.monitor._report import DriftReport
     from conveyor.registry import ModelRegistry
     from conveyor.spec import Spec
     from conveyor.store import MetadataStore, MonitorRunRecord
 
-__all__ = ["DRIFT_KIND", "QUALITY_KIND", "MonitorLoop", "drift_summary"]
+__all__ = [
+    "CLI_SOURCE",
+    "DRIFT_KIND",
+    "LOOP_SOURCE",
+    "QUALITY_KIND",
+    "MonitorLoop",
+    "drift_summary",
+    "record_drift",
+]
 
 logger = logging.getLogger(__name__)
 
-DRIFT_KIND: Final = "drift"
-QUALITY_KIND: Final = "quality"
 QUALITY_EVERY_S: Final = 10.0
 """Least seconds between two live-quality runs (each joins the log with every label)."""
 SERVING_WINDOW: Final = timedelta(minutes=5)
 """Serving statistics the error-rate and latency alerts judge."""
 _MAX_WINDOWS_PER_TICK: Final = 3
+_RESUME_PAGES: Final = (20, 1000)
 
 
 @dataclass(frozen=True)
@@ -160,8 +175,7 @@ class MonitorLoop:
         stored: list[MonitorRunRecord] = []
         size = self.spec.monitor.drift.window
         for _ in range(_MAX_WINDOWS_PER_TICK):
-            last = self.store.list_monitor_runs(self.project, kind=DRIFT_KIND, limit=1)
-            after = last[0].window_end if last else None
+            after = self._last_window_end()
             window = next_window(self.artifacts_url, size, after=after, now=self.clock())
             if window is None:
                 break
@@ -175,11 +189,10 @@ class MonitorLoop:
     # -- live quality --------------------------------------------------------------------
 
     def _quality(self) -> MonitorRunRecord | None:
-        """The served versions' live metric over the last ``monitor.quality.window``.
+        """The champion's live metric over the last ``monitor.quality.window``, with reports.
 
-        Computed when new labels arrived, at most every :data:`QUALITY_EVERY_S` seconds. The
-        run is flagged when the champion's live metric is ``monitor.quality.max_drop`` worse
-        than on its holdout at training time.
+        Computed when new labels arrived, at most every :data:`QUALITY_EVERY_S` seconds (see
+        :func:`~conveyor.monitor._loop_quality.record_quality`).
         """
         settings = self.spec.monitor.quality
         model = self.spec.model
@@ -190,62 +203,25 @@ class MonitorLoop:
             return None
         if time.monotonic() - self._quality_at < QUALITY_EVERY_S:
             return None
-        from conveyor.monitor._quality import version_quality
         from conveyor.registry import CHAMPION
-        from conveyor.spec import PRIMARY_METRIC, TASK_METRICS, Direction
 
         self._quality_at = time.monotonic()
         self._labels_seen = seen
         champion = self._registry_now().alias(CHAMPION)
         if champion is None:
             return None
-        task = model.task
-        metric = settings.metric or PRIMARY_METRIC[task]
-        now = self.clock()
-        since = now - settings.window
-        found = version_quality(
-            self.artifacts_url,
-            versions=[champion.version],
-            since=since,
-            task=task,
-            metric=metric,
-            key=settings.key,
-            min_labels=settings.min_labels,
+        run = record_quality(
+            self.store,
+            self.artifacts,
+            artifacts_url=self.artifacts_url,
+            project=self.project,
+            task=model.task,
+            settings=settings,
+            champion=champion,
+            reports_dir=self.reports_dir,
+            now=self.clock(),
         )
-        versions = {
-            str(version): {"value": value, "n_labelled": n}
-            for (version, shadow), (value, n) in sorted(found.items())
-            if not shadow and n > 0
-        }
-        if not versions:
-            return None
-        value, labelled = found.get((champion.version, False), (None, 0))
-        baseline = _float(champion.tags.get(f"conveyor.metric.{metric}"))
-        higher = TASK_METRICS[task][metric] == Direction.maximize
-        drop = None
-        if value is not None and baseline is not None:
-            drop = baseline - value if higher else value - baseline
-        run = self.store.add_monitor_run(
-            self.project,
-            QUALITY_KIND,
-            rows=labelled,
-            flagged=drop is not None and drop >= settings.max_drop,
-            score=value,
-            summary={
-                "metric": metric,
-                "higher_is_better": higher,
-                "versions": versions,
-                "baseline": baseline,
-                "drop": drop,
-                "max_drop": settings.max_drop,
-                "since": since.isoformat(),
-            },
-            model_version=champion.version,
-            window_start=since,
-            window_end=now,
-            created_at=now,
-        )
-        if self._on_run is not None:
+        if run is not None and self._on_run is not None:
             self._on_run(run)
         return run
 
@@ -303,19 +279,14 @@ class MonitorLoop:
             current_prefix="in_",
             importance=reference.importance,
         )
-        json_path, html_path = save_report(report, self.reports_dir, load_history(self.reports_dir))
-        refs = {
-            "json": self.artifacts.put_file(json_path).digest,
-            "html": self.artifacts.put_file(html_path).digest,
-        }
-        run = self.store.add_monitor_run(
+        run, _, _ = record_drift(
+            self.store,
+            self.artifacts,
             self.project,
-            DRIFT_KIND,
+            report,
+            self.reports_dir,
+            reference=reference.dataset_version,
             rows=window.table.num_rows,
-            flagged=report.drifted,
-            score=report.drifted_share,
-            summary=drift_summary(report, reference.dataset_version, html_path),
-            artifacts=refs,
             model_version=version,
             window_start=window.start,
             window_end=window.end,
@@ -324,6 +295,17 @@ class MonitorLoop:
         if self._on_run is not None:
             self._on_run(run)
         return run
+
+    def _last_window_end(self) -> datetime | None:
+        """End of the newest window the loop judged (manual `monitor drift` runs skipped)."""
+        for limit in _RESUME_PAGES:
+            runs = self.store.list_monitor_runs(self.project, kind=DRIFT_KIND, limit=limit)
+            for run in runs:
+                if run.summary.get("source", LOOP_SOURCE) == LOOP_SOURCE:
+                    return run.window_end
+            if len(runs) < limit:
+                break
+        return None
 
     def _reference(self, version: int) -> _Reference | None:
         known = self._references.get(version)
@@ -342,33 +324,6 @@ class MonitorLoop:
         return found
 
 
-def drift_summary(report: DriftReport, dataset_version: str, html: Path) -> dict[str, Any]:
-    """What a drift run keeps in the store: the verdict and each column's score."""
-    columns = {
-        c.name: {
-            "method": c.method,
-            "value": c.value if c.value is not None and math.isfinite(c.value) else None,
-            "drifted": c.drifted,
-            "kind": c.kind,
-        }
-        for c in report.columns
-    }
-    summary: dict[str, Any] = json.loads(
-        json.dumps(
-            {
-                "drifted_share": report.drifted_share,
-                "dataset_share": report.dataset_share,
-                "drifted_columns": list(report.drifted_columns),
-                "columns": columns,
-                "reference": dataset_version,
-                "html": str(html),
-            },
-            default=str,
-        )
-    )
-    return summary
-
-
 def _labels_state(artifacts_url: str) -> tuple[int, float] | None:
     """How many label files there are and the newest one's time (local stores), or None."""
     folder = Path(f"{artifacts_url.rstrip('/')}/labels")
@@ -378,13 +333,6 @@ def _labels_state(artifacts_url: str) -> tuple[int, float] | None:
     if not files:
         return None
     return len(files), max(f.stat().st_mtime for f in files)
-
-
-def _float(text: str | None) -> float | None:
-    try:
-        return None if text is None else float(text)
-    except ValueError:
-        return None
 
 
 def _utcnow() -> datetime:
