@@ -92,7 +92,11 @@ def collect_summary(
         try:
             joined = joined_predictions(session.settings.artifacts_url)
             quality = live_quality(
-                joined, task=spec.model.task, window=quality_window, n_boot=100, min_labels=100
+                joined,
+                task=spec.model.task,
+                window=_windows_of(joined, quality_window),
+                n_boot=100,
+                min_labels=100,
             )
         except SourceError:
             quality = None
@@ -110,6 +114,16 @@ def collect_summary(
         triggers=list(reversed(store.list_retrain_triggers(name, limit=50))),
         alerts=store.list_alerts(name, limit=50),
     )
+
+
+def _windows_of(joined: Any, longest: timedelta, count: int = 16) -> timedelta:
+    """A window that cuts the log's time span in about ``count`` (at most ``longest``)."""
+    import pyarrow.compute as pc
+
+    if joined.num_rows == 0:
+        return longest
+    span: timedelta = pc.max(joined["timestamp"]).as_py() - pc.min(joined["timestamp"]).as_py()
+    return max(min(span / count, longest), timedelta(seconds=1))
 
 
 def render_summary_html(summary: DemoSummary, path: Path) -> Path:
@@ -131,7 +145,9 @@ def render_summary_html(summary: DemoSummary, path: Path) -> Path:
             ["version", "aliases", "holdout roc_auc", "trained on", "pipeline run"],
             [_model_row(m) for m in summary.models],
         ),
-        "<h2>Drift per window of 10,000 predictions</h2>" if summary.drift else "",
+        f"<h2>Drift per window of {summary.drift[0].rows:,} predictions</h2>"
+        if summary.drift
+        else "",
         _drift_plot(summary) if summary.drift else "",
         "<h2>Retraining triggers</h2>",
         _html_table(
