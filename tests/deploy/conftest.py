@@ -8,10 +8,14 @@
 * ``clock`` is a settable clock, so tests never sleep through ``min_seconds_per_step``.
 * ``write_stats(store, project, version, requests, at=...)`` adds what a replica counted.
 * ``webhook`` is a real HTTP server on 127.0.0.1 that records the JSON it receives.
+* ``live`` is a registered model whose v1 is the champion and v2 is ready to roll out;
+  ``artifacts`` an artifact store folder; ``write_log``/``log_predictions`` write prediction log
+  files as the server does and ``ingest`` ingests labels for them (``conveyor labels ingest``).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import secrets
 import threading
@@ -22,8 +26,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from conveyor.monitor import ingest_labels
 from conveyor.store import MetadataStore, ServingStatsInput, latency_bucket
 
 LATENCY_SIZE = 23  # len(LATENCY_BUCKETS_MS) + 1
@@ -100,6 +108,19 @@ def versions(registry: Any, tracking: Tracking) -> Versions:
 
 
 @pytest.fixture
+def live(registry: Any, versions: Versions, store: MetadataStore) -> Any:
+    """v1 is the champion, v2 the version to roll out."""
+    versions(2)
+    registry.promote(1, reason="first", actor="me", store=store)
+    return registry
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> Path:
+    return tmp_path / "artifacts"
+
+
+@pytest.fixture
 def store(store_url: str) -> Iterator[MetadataStore]:
     with MetadataStore(store_url) as opened:
         yield opened
@@ -162,6 +183,72 @@ def write_stats(
             )
         ],
     )
+
+
+def write_log(
+    artifacts: Path,
+    version: int,
+    start: datetime,
+    prefix: str,
+    columns: dict[str, Any],
+    *,
+    shadow: bool = False,
+) -> list[str]:
+    """Write one Parquet file of the prediction log as the server does (a row every 0.25 s).
+
+    ``columns`` holds the ``in_*``/``out_*`` columns; returns the request ids.
+    """
+    n = len(next(iter(columns.values())))
+    ids = [f"{prefix}-{i}" for i in range(n)]
+    folder = artifacts / "predictions" / f"date={start:%Y-%m-%d}" / f"model_version={version}"
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.table(
+        {
+            "request_id": ids,
+            "row": pa.array(np.zeros(n, dtype=np.int32)),
+            "timestamp": pa.array(
+                [start + timedelta(seconds=0.25 * i) for i in range(n)],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "model_name": ["m"] * n,
+            "model_version": pa.array(np.full(n, version, dtype=np.int64)),
+            "latency_ms": np.full(n, 3.0),
+            "shadow": pa.array(np.full(n, shadow, dtype=bool)),
+            **columns,
+        }
+    )
+    pq.write_table(table, folder / f"part-w0-{prefix}.parquet")
+    return ids
+
+
+def log_predictions(
+    artifacts: Path, version: int, scores: np.ndarray, start: datetime, prefix: str
+) -> list[str]:
+    """Log a binary classifier's answers (class 1 when the score is above 0.5)."""
+    proba = np.column_stack([1 - scores, scores])
+    columns = {
+        "in_x": scores,
+        "out_prediction": (scores > 0.5).astype(np.int64),
+        "out_proba": pa.FixedSizeListArray.from_arrays(pa.array(proba.ravel()), 2),
+    }
+    return write_log(artifacts, version, start, prefix, columns)
+
+
+def ingest(
+    artifacts: Path,
+    ids: list[str],
+    labels: Any,
+    name: str,
+    *,
+    task: str = "binary_classification",
+) -> None:
+    """Labels for ``ids`` arrive as a CSV file (``request_id,row,label``)."""
+    path = artifacts.parent / f"{name}.csv"
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["request_id", "row", "label"])
+        writer.writerows([rid, 0, y] for rid, y in zip(ids, labels, strict=True))
+    ingest_labels(str(artifacts), path, task=task)
 
 
 @dataclass

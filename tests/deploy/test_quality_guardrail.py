@@ -9,7 +9,6 @@ step began. Serving statistics are healthy in every test, so only quality can ro
 
 from __future__ import annotations
 
-import csv
 import logging
 import re
 import secrets
@@ -18,19 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from conveyor.deploy import Controller, start_deployment
 from conveyor.deploy._controller import _Cached
 from conveyor.deploy._observe import observe
 from conveyor.errors import SourceError
-from conveyor.monitor import ingest_labels
 from conveyor.spec import ShadowRollout, Spec
 from conveyor.store import MetadataStore
 
-from .conftest import Clock, Tracking, Versions, write_stats
+from .conftest import Clock, Tracking, ingest, log_predictions, write_stats
 
 N = 80
 """Labelled predictions per version in a step (more than ``min_requests``)."""
@@ -58,19 +54,6 @@ def spec_for(project: str) -> Spec:
     )
 
 
-@pytest.fixture
-def live(registry: Any, versions: Versions, store: MetadataStore) -> Any:
-    """v1 is the champion, v2 the version to roll out."""
-    versions(2)
-    registry.promote(1, reason="first", actor="me", store=store)
-    return registry
-
-
-@pytest.fixture
-def artifacts(tmp_path: Path) -> Path:
-    return tmp_path / "artifacts"
-
-
 def quality_controller(
     store: MetadataStore, tracking: Tracking, project: str, clock: Clock, root: Path
 ) -> Controller:
@@ -84,46 +67,6 @@ def quality_controller(
         holder="c1",
         clock=clock,
     )
-
-
-def log_predictions(
-    artifacts: Path, version: int, scores: np.ndarray, start: datetime, prefix: str
-) -> list[str]:
-    """Write one Parquet file of the log as the server does; returns the request ids."""
-    n = len(scores)
-    ids = [f"{prefix}-{i}" for i in range(n)]
-    folder = artifacts / "predictions" / f"date={start:%Y-%m-%d}" / f"model_version={version}"
-    folder.mkdir(parents=True, exist_ok=True)
-    proba = np.column_stack([1 - scores, scores])
-    table = pa.table(
-        {
-            "request_id": ids,
-            "row": pa.array(np.zeros(n, dtype=np.int32)),
-            "timestamp": pa.array(
-                [start + timedelta(seconds=0.25 * i) for i in range(n)],
-                pa.timestamp("us", tz="UTC"),
-            ),
-            "model_name": ["m"] * n,
-            "model_version": pa.array(np.full(n, version, dtype=np.int64)),
-            "latency_ms": np.full(n, 3.0),
-            "shadow": pa.array(np.zeros(n, dtype=bool)),
-            "in_x": scores,
-            "out_prediction": (scores > 0.5).astype(np.int64),
-            "out_proba": pa.FixedSizeListArray.from_arrays(pa.array(proba.ravel()), 2),
-        }
-    )
-    pq.write_table(table, folder / f"part-w0-{prefix}.parquet")
-    return ids
-
-
-def ingest(artifacts: Path, ids: list[str], labels: np.ndarray, name: str) -> None:
-    """Labels for ``ids`` arrive as a CSV file (``request_id,row,label``)."""
-    path = artifacts.parent / f"{name}.csv"
-    with path.open("w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["request_id", "row", "label"])
-        writer.writerows([rid, 0, int(y)] for rid, y in zip(ids, labels, strict=True))
-    ingest_labels(str(artifacts), path, task="binary_classification")
 
 
 def outcomes(seed: int) -> tuple[np.ndarray, np.ndarray]:

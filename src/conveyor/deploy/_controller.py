@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from conveyor.deploy._alerts import post_alerts, rollback_alert, rollback_webhooks
 from conveyor.deploy._apply import (
@@ -36,7 +36,14 @@ from conveyor.deploy._apply import (
     controller_lease,
     with_synthetic,
 )
-from conveyor.deploy._observe import QualitySource, QualityValue, observe, recorded_policy
+from conveyor.deploy._observe import (
+    OutcomeSource,
+    OutcomeValue,
+    QualitySource,
+    QualityValue,
+    observe,
+    recorded_policy,
+)
 from conveyor.deploy._policy import decide
 from conveyor.deploy._state import Decision, RolloutPolicy
 from conveyor.deploy._synthetic import SyntheticCheck, SyntheticResult, run_synthetic_requests
@@ -114,6 +121,9 @@ class Controller:
         monitor: The monitoring loop (drift windows, live quality, alerts); :meth:`run` runs
             it on a thread of its own, under its own lease (``monitor:<project>``), so a slow
             drift computation never delays a rollout decision.
+        quality: Each version's live quality from the labels (``quality_drop`` guardrail).
+        outcomes: Each version's A/B outcomes from the labels, used instead of the counts
+            clients report with ``POST /outcomes`` (see :func:`~conveyor.deploy.observe`).
 
     Raises:
         ValueError: ``interval_s`` is not positive, or the lease would expire between ticks.
@@ -138,6 +148,7 @@ class Controller:
         retrainer: Retrainer | None = None,
         monitor: MonitorLoop | None = None,
         quality: QualitySource | None = None,
+        outcomes: OutcomeSource | None = None,
     ) -> None:
         if not interval_s > 0:
             raise ValueError(f"interval_s must be a positive number of seconds, got {interval_s}")
@@ -167,6 +178,9 @@ class Controller:
         self.retrainer = retrainer
         self.monitor = monitor
         self.quality = None if quality is None else _Cached(quality, QUALITY_EVERY_S)
+        self.outcomes = (
+            None if outcomes is None else _Cached(outcomes, QUALITY_EVERY_S, "A/B outcomes")
+        )
         self._leader = False
         self._synthetic: dict[tuple[str, int], SyntheticResult] = {}
         self._noted: dict[str, str] = {}
@@ -195,7 +209,8 @@ class Controller:
                 a :class:`~conveyor.monitor.Retrainer` (retraining runs start there).
             artifacts_url: The artifact store (with the prediction log); with it and
                 ``project_root``, the controller also runs the monitoring loop, its reports
-                in ``<project_root>/reports``.
+                in ``<project_root>/reports``, and judges A/B rollouts on a built-in metric
+                on the outcomes the labels give.
             **options: Any other keyword argument of :class:`Controller`.
         """
 
@@ -245,6 +260,23 @@ class Controller:
                 )
                 higher = TASK_METRICS[spec.model.task][metric] == Direction.maximize
                 options.setdefault("quality_higher_is_better", higher)
+            if spec.model is not None:
+                # Any A/B deployment may use it, the spec's or one started with `--policy ab`;
+                # it reads nothing for other policies or for outcomes named by the user.
+                from conveyor.monitor._outcomes import version_outcomes
+
+                options.setdefault(
+                    "outcomes",
+                    partial(
+                        _label_outcomes,
+                        partial(
+                            version_outcomes,
+                            artifacts_url,
+                            task=spec.model.task,
+                            key=None if spec.monitor.quality is None else spec.monitor.quality.key,
+                        ),
+                    ),
+                )
             options["monitor"] = MonitorLoop.for_project(
                 store,
                 spec,
@@ -357,6 +389,7 @@ class Controller:
             synthetic_ok=None if synthetic is None else synthetic.ok,
             quality_higher_is_better=self.quality_higher_is_better,
             quality=self.quality,
+            outcomes=self.outcomes,
         )
         decision = with_synthetic(decide(seen.state, seen.champion, seen.challenger), synthetic)
         try:
@@ -462,29 +495,43 @@ def _live_quality(
     return measure(versions=list(versions), since=since)
 
 
-class _Cached:
-    """A quality source whose answer is reused for ``seconds`` per (versions, since)."""
+def _label_outcomes(
+    measure: Callable[..., Mapping[int, OutcomeValue]],
+    versions: Sequence[int],
+    since: datetime,
+    metric: str,
+) -> Mapping[int, OutcomeValue]:
+    return measure(versions=list(versions), since=since, metric=metric)
 
-    def __init__(self, source: QualitySource, seconds: float) -> None:
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _Cached(Generic[_K, _V]):
+    """A labels-based source whose answer is reused for ``seconds`` per question.
+
+    A question is ``(versions, since, *rest)``; a source failing with a
+    :class:`~conveyor.errors.ConveyorError` (no log or labels yet) answers ``{}``.
+    """
+
+    def __init__(
+        self, source: Callable[..., Mapping[_K, _V]], seconds: float, what: str = "live quality"
+    ) -> None:
         self._source = source
         self._seconds = seconds
-        self._last: tuple[Any, float, Mapping[tuple[int, bool], QualityValue]] = (
-            None,
-            0.0,
-            {},
-        )
+        self._what = what
+        self._last: tuple[Any, float, Mapping[_K, _V]] = (None, 0.0, {})
 
-    def __call__(
-        self, versions: Sequence[int], since: datetime
-    ) -> Mapping[tuple[int, bool], QualityValue]:
-        key = (tuple(versions), since)
+    def __call__(self, versions: Sequence[int], since: datetime, *rest: Any) -> Mapping[_K, _V]:
+        key = (tuple(versions), since, rest)
         last_key, at, value = self._last
         if key == last_key and time.monotonic() - at < self._seconds:
             return value
         try:
-            value = self._source(versions, since)
-        except ConveyorError as err:  # no log or labels yet: judge without quality
-            logger.debug("live quality unavailable: %s", err)
+            value = self._source(versions, since, *rest)
+        except ConveyorError as err:  # no log or labels yet: judge without them
+            logger.debug("%s unavailable: %s", self._what, err)
             value = {}
         self._last = (key, time.monotonic(), value)
         return value

@@ -5,7 +5,8 @@ judges it by that policy even when the spec has changed since or the policy was 
 command line. Serving statistics come from the aggregates every replica writes; a shadow's
 challenger is judged on its mirrored (``shadow``) requests, whose comparisons with the champion
 feed the agreement criteria; an A/B test reads the outcomes clients reported for each version's
-answers (``POST /outcomes``).
+answers (``POST /outcomes``), or, for a built-in metric (``accuracy``, ``absolute_error``,
+``squared_error``), the outcomes the ground-truth labels give (see :func:`observe`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = [
     "POLICIES",
     "Observation",
+    "OutcomeSource",
+    "OutcomeValue",
     "QualitySource",
     "QualityValue",
     "observe",
@@ -47,6 +50,10 @@ QualityValue = tuple[float | None, int] | tuple[float | None, int, float | None]
 """``(live metric or None, labelled predictions[, its standard error or None])``."""
 QualitySource = Callable[[Sequence[int], datetime], Mapping[tuple[int, bool], QualityValue]]
 """``(versions, since) -> {(version, shadow): QualityValue}``."""
+OutcomeValue = tuple[int, float, float]
+"""``(outcomes, their sum, the sum of their squares)`` of one version."""
+OutcomeSource = Callable[[Sequence[int], datetime, str], Mapping[int, OutcomeValue]]
+"""``(versions, since, metric) -> {version: OutcomeValue}`` (labelled predictions only)."""
 
 _SHARED_FIELDS: Final = frozenset(
     {"min_requests_per_step", "min_seconds_per_step", "guardrails", "auto_rollback"}
@@ -152,6 +159,7 @@ def observe(
     synthetic_ok: bool | None = None,
     quality_higher_is_better: bool = True,
     quality: QualitySource | None = None,
+    outcomes: OutcomeSource | None = None,
 ) -> Observation:
     """Read the statistics of the deployment's current step and build the rollout state.
 
@@ -159,6 +167,13 @@ def observe(
     on its own traffic. ``quality``, when given, returns the live metric and labelled count of
     each ``(version, shadow)`` on predictions logged since the step began (labels joined to
     the prediction log); they feed the ``quality_drop`` guardrail.
+
+    ``outcomes``, when given, returns each version's A/B outcomes derived from the labels of
+    its predictions logged since the step began (for the A/B policy's ``metric``; nothing for
+    an outcome named by the user). A version the labels give outcomes for is judged on them
+    instead of the counts clients reported with ``POST /outcomes``: labels are the ground truth
+    and cover every logged request, while clients may report a subset (or, reporting too,
+    count twice). The reported counts remain for custom outcomes and while no label arrived.
 
     Raises:
         RolloutError: The deployment has no challenger or no readable policy.
@@ -190,6 +205,10 @@ def observe(
         live = quality((champion, challenger), since)
         old = _with_quality(old, live.get((champion, False)))
         new = _with_quality(new, live.get((challenger, mirrored)))
+    if outcomes is not None and isinstance(policy, AbRollout):
+        labelled = outcomes((champion, challenger), since, policy.metric)
+        old = _with_outcomes(old, labelled.get(champion))
+        new = _with_outcomes(new, labelled.get(challenger))
     return Observation(
         record=record, policy=policy, state=state, champion=old, challenger=new, summaries=summaries
     )
@@ -200,6 +219,13 @@ def _with_quality(stats: VersionStats, live: QualityValue | None) -> VersionStat
         return stats
     error = live[2] if len(live) > 2 else None  # the optional third item
     return replace(stats, quality=live[0], quality_n=live[1], quality_se=error)
+
+
+def _with_outcomes(stats: VersionStats, labelled: OutcomeValue | None) -> VersionStats:
+    if labelled is None or labelled[0] <= 0:
+        return stats
+    n, total, squares = labelled
+    return replace(stats, outcome_n=n, outcome_sum=total, outcome_sum_sq=squares)
 
 
 def _status(value: str) -> RolloutStatus:

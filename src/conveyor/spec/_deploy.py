@@ -141,9 +141,11 @@ class AbRollout(_RolloutBase):
     metric: str = Field(
         "accuracy",
         min_length=1,
-        description="Per-request outcome compared once labels arrive: 'accuracy' (1 when the "
-        "prediction is right, else 0), 'absolute_error', 'squared_error', or the name of an "
-        "outcome reported with the label (e.g. 'converted').",
+        description="Per-request outcome compared once it is known: 'accuracy' "
+        "(classification: 1 when the predicted class is the label, else 0), 'absolute_error' "
+        "or 'squared_error' (regression), taken from the labels ingested with `conveyor labels "
+        "ingest` (joined to the prediction log) and otherwise from what clients report with "
+        "POST /outcomes; or the name of an outcome clients report (e.g. 'converted').",
     )
     direction: Direction | None = Field(
         None,
