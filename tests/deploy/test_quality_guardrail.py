@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from conveyor.deploy import Controller, start_deployment
-from conveyor.deploy._controller import _Cached
+from conveyor.deploy._label_sources import Cached as _Cached
 from conveyor.deploy._observe import observe
 from conveyor.errors import SourceError
 from conveyor.spec import ShadowRollout, Spec
@@ -224,7 +224,7 @@ def test_an_unreadable_log_leaves_quality_unjudged_and_other_guardrails_working(
     artifacts: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="conveyor.deploy._controller")
+    caplog.set_level(logging.DEBUG, logger="conveyor.deploy._label_sources")
     spec = spec_for(project)
     start_deployment(
         store, live, project, spec.rollout, version=2, actor="a", reason="r", now=clock()

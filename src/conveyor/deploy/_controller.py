@@ -22,12 +22,12 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 from conveyor.deploy._alerts import post_alerts, rollback_alert, rollback_webhooks
 from conveyor.deploy._apply import (
@@ -36,11 +36,10 @@ from conveyor.deploy._apply import (
     controller_lease,
     with_synthetic,
 )
+from conveyor.deploy._label_sources import QUALITY_EVERY_S, Cached, label_sources
 from conveyor.deploy._observe import (
     OutcomeSource,
-    OutcomeValue,
     QualitySource,
-    QualityValue,
     observe,
     recorded_policy,
 )
@@ -63,10 +62,6 @@ __all__ = ["CONTROLLER_ACTOR", "Controller", "TickResult"]
 logger = logging.getLogger(__name__)
 
 _ERROR_REPEAT_S: Final = 60.0
-QUALITY_BOOTSTRAP: Final = 100
-"""Resamples behind the standard error of a rollout's live quality (the guardrail's noise)."""
-QUALITY_EVERY_S: Final = 5.0
-"""Seconds a rollout's live quality (labels joined with the log) is reused before re-reading."""
 MONITOR_INTERVAL_S: Final = 2.0
 """Seconds between two looks of the monitoring loop at the prediction log."""
 
@@ -177,9 +172,9 @@ class Controller:
         self._report = report
         self.retrainer = retrainer
         self.monitor = monitor
-        self.quality = None if quality is None else _Cached(quality, QUALITY_EVERY_S)
+        self.quality = None if quality is None else Cached(quality, QUALITY_EVERY_S)
         self.outcomes = (
-            None if outcomes is None else _Cached(outcomes, QUALITY_EVERY_S, "A/B outcomes")
+            None if outcomes is None else Cached(outcomes, QUALITY_EVERY_S, "A/B outcomes")
         )
         self._leader = False
         self._synthetic: dict[tuple[str, int], SyntheticResult] = {}
@@ -236,47 +231,8 @@ class Controller:
         if project_root is not None and artifacts_url is not None:
             from conveyor.monitor import MonitorLoop
 
-            quality = spec.monitor.quality
-            if quality is None and spec.rollout.guardrails.quality_drop is not None:
-                from conveyor.spec import QualitySpec
-
-                quality = QualitySpec()  # the guardrail alone: the task's primary metric
-            if quality is not None and spec.model is not None:
-                from conveyor.monitor._quality import version_quality_error
-                from conveyor.spec import PRIMARY_METRIC, TASK_METRICS, Direction
-
-                metric = quality.metric or PRIMARY_METRIC[spec.model.task]
-                options["quality"] = partial(
-                    _live_quality,
-                    partial(
-                        version_quality_error,
-                        artifacts_url,
-                        task=spec.model.task,
-                        metric=metric,
-                        key=quality.key,
-                        min_labels=1,
-                        n_boot=QUALITY_BOOTSTRAP,
-                    ),
-                )
-                higher = TASK_METRICS[spec.model.task][metric] == Direction.maximize
-                options.setdefault("quality_higher_is_better", higher)
-            if spec.model is not None:
-                # Any A/B deployment may use it, the spec's or one started with `--policy ab`;
-                # it reads nothing for other policies or for outcomes named by the user.
-                from conveyor.monitor._outcomes import version_outcomes
-
-                options.setdefault(
-                    "outcomes",
-                    partial(
-                        _label_outcomes,
-                        partial(
-                            version_outcomes,
-                            artifacts_url,
-                            task=spec.model.task,
-                            key=None if spec.monitor.quality is None else spec.monitor.quality.key,
-                        ),
-                    ),
-                )
+            for name, value in label_sources(spec, artifacts_url).items():
+                options.setdefault(name, value)
             options["monitor"] = MonitorLoop.for_project(
                 store,
                 spec,
@@ -485,53 +441,3 @@ class Controller:
         logger.info("%s: %s", self.project, line)
         if self._report is not None:
             self._report(line)
-
-
-def _live_quality(
-    measure: Callable[..., Mapping[tuple[int, bool], QualityValue]],
-    versions: Sequence[int],
-    since: datetime,
-) -> Mapping[tuple[int, bool], QualityValue]:
-    return measure(versions=list(versions), since=since)
-
-
-def _label_outcomes(
-    measure: Callable[..., Mapping[int, OutcomeValue]],
-    versions: Sequence[int],
-    since: datetime,
-    metric: str,
-) -> Mapping[int, OutcomeValue]:
-    return measure(versions=list(versions), since=since, metric=metric)
-
-
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-
-
-class _Cached(Generic[_K, _V]):
-    """A labels-based source whose answer is reused for ``seconds`` per question.
-
-    A question is ``(versions, since, *rest)``; a source failing with a
-    :class:`~conveyor.errors.ConveyorError` (no log or labels yet) answers ``{}``.
-    """
-
-    def __init__(
-        self, source: Callable[..., Mapping[_K, _V]], seconds: float, what: str = "live quality"
-    ) -> None:
-        self._source = source
-        self._seconds = seconds
-        self._what = what
-        self._last: tuple[Any, float, Mapping[_K, _V]] = (None, 0.0, {})
-
-    def __call__(self, versions: Sequence[int], since: datetime, *rest: Any) -> Mapping[_K, _V]:
-        key = (tuple(versions), since, rest)
-        last_key, at, value = self._last
-        if key == last_key and time.monotonic() - at < self._seconds:
-            return value
-        try:
-            value = self._source(versions, since, *rest)
-        except ConveyorError as err:  # no log or labels yet: judge without them
-            logger.debug("%s unavailable: %s", self._what, err)
-            value = {}
-        self._last = (key, time.monotonic(), value)
-        return value

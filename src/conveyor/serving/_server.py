@@ -5,9 +5,11 @@ exports the thread limits and the Prometheus folder, and spawns ``workers`` proc
 share the listening socket. Each worker loads the models at startup (its ``/readyz`` answers
 503 meanwhile) and tells the parent when it is ready. On SIGTERM or SIGINT the parent asks
 every worker to stop: a worker stops accepting, answers the requests in flight, flushes the
-prediction log and exits 0; then the parent exits 0. A worker that cannot load its models
-stops the whole server with exit code 1; one that dies later is replaced (see
-``_Supervisor``).
+prediction log, sends its last statistics and exits 0; then the parent exits 0. Every wait of
+the stop is bounded: a worker still running ``graceful_seconds + STOP_MARGIN_S`` after
+SIGTERM is killed (and reported, exit code 1), and a second SIGTERM or SIGINT kills the
+workers at once. A worker that cannot load its models stops the whole server with exit code
+1; one that dies later is replaced (see :class:`~conveyor.serving._supervisor.Supervisor`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import gc
 import logging
 import multiprocessing
 import os
-import queue
 import re
 import shutil
 import signal
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import ConveyorError, SettingsError
+from conveyor.serving._supervisor import KILL_WAIT_S, Supervisor, WorkerEvents, WorkerReady
 from conveyor.serving.app._options import AppOptions
 
 if TYPE_CHECKING:
@@ -45,6 +47,12 @@ logger = logging.getLogger("conveyor.serving")
 
 #: GIL switch interval in the workers (see ``_worker``).
 SWITCH_INTERVAL_S = 0.0005
+
+#: How much longer than ``graceful_seconds`` a stopping worker may take before it is killed.
+STOP_MARGIN_S = 15.0
+
+#: Longest wait at shutdown for the background threads (the follower writes the statistics).
+THREADS_TIMEOUT_S = 30.0
 
 #: Thread pools of the numeric libraries, limited per worker before they load.
 THREAD_VARIABLES = (
@@ -109,15 +117,6 @@ class ServerConfig:
     def follows_deployment(self) -> bool:
         """Whether the server serves the project's deployment (no explicit models)."""
         return not self.model_uris and self.project is not None and self.store_url is not None
-
-
-@dataclass(frozen=True)
-class WorkerReady:
-    """A worker's report that its models are loaded and warmed up."""
-
-    index: int
-    pid: int
-    models: tuple[tuple[str, int, str, float], ...]  # name, version, runtime, load seconds
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -206,7 +205,7 @@ def run_server(
         plan = ServingPlan(tuple(resolve(uri) for uri in config.model_uris))
     current = [plan]
     context = multiprocessing.get_context("spawn")
-    events: multiprocessing.Queue[Any] = context.Queue()
+    events = WorkerEvents()
     controls: dict[int, multiprocessing.Queue[Any]] = {}
     stopping: list[int] = []
     monitor: list[Any] = []  # the latest monitoring gauges, also for workers started later
@@ -219,16 +218,21 @@ def run_server(
     log_prefix = f"{_safe_host()}-p{port}"
 
     def spawn(index: int) -> BaseProcess:
-        controls[index] = context.Queue()
+        control = controls[index] = context.Queue()
+        # At exit, the parent must not wait until its messages reach a worker that stopped
+        # (or died) without reading them.
+        control.cancel_join_thread()
         if monitor:
-            controls[index].put(("monitor", monitor[0]))
+            control.put(("monitor", monitor[0]))
+        worker_events: multiprocessing.Queue[Any] = context.Queue()  # one each: see WorkerEvents
         process = context.Process(
             target=_worker,
-            args=(config, current[0], sock, index, events, controls[index], metrics_dir),
+            args=(config, current[0], sock, index, worker_events, control, metrics_dir),
             kwargs={"log_id": f"{log_prefix}-w{index}"},
             name=f"conveyor-worker-{index}",
         )
         process.start()
+        events.attach(index, worker_events)
         return process
 
     def broadcast(new: ServingPlan) -> None:
@@ -248,8 +252,11 @@ def run_server(
             control.put(("degraded", problem))
 
     stop_following = threading.Event()
+    # Daemon threads: joined with a timeout at shutdown, then left behind rather than waited for.
     threads = [
-        threading.Thread(target=loop, args=(stop_following,), name=f"conveyor-background-{i}")
+        threading.Thread(
+            target=loop, args=(stop_following,), name=f"conveyor-background-{i}", daemon=True
+        )
         for i, loop in enumerate(background)
     ]
     if follower is not None:
@@ -258,6 +265,7 @@ def run_server(
                 target=follower.run,
                 args=(stop_following, broadcast, readiness, publish_monitor),
                 name="conveyor-follower",
+                daemon=True,
             )
         )
 
@@ -267,19 +275,22 @@ def run_server(
         for thread in threads:
             thread.start()
         on_stats = follower.add_stats if follower is not None else None
-        supervisor = _Supervisor(processes, spawn, events, report, url, on_stats)
+        supervisor = Supervisor(processes, spawn, events, report, url, on_stats)
         code = supervisor.run(stopping, ready_timeout)
-        _stop(processes, config.graceful_seconds + 15)
+        supervisor.stop(config.graceful_seconds + STOP_MARGIN_S)
         supervisor.drain_events()  # the workers' last statistics
         stop_following.set()
-        for thread in threads:
-            thread.join(30)
+        _join(threads, THREADS_TIMEOUT_S, supervisor, report)
         exits = [p.exitcode for p in processes]
         report(f"stopped (worker exit codes: {', '.join(str(c) for c in exits)})")
         if code == 0 and any(c != 0 for c in exits):
             code = 1
         return code
     finally:
+        for process in processes:  # left running only when supervising itself failed
+            if process.exitcode is None:
+                process.kill()
+                process.join(KILL_WAIT_S)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         sock.close()
@@ -287,125 +298,19 @@ def run_server(
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-class _Supervisor:
-    """Waits for readiness, restarts workers that die, and returns when the server stops.
-
-    A worker that dies after it was ready (a crash in native code, the OOM killer) is started
-    again with the same index, so the others keep serving meanwhile; its prediction log
-    reports at startup how many rows the dead one lost. More than ``MAX_RESTARTS`` restarts
-    within ``RESTART_WINDOW_S`` stop the server (exit code 1), as does a worker that dies or
-    fails before it was ever ready (models that cannot load would fail again).
-    """
-
-    MAX_RESTARTS = 5
-    RESTART_WINDOW_S = 60.0
-
-    def __init__(
-        self,
-        processes: list[BaseProcess],
-        spawn: Callable[[int], BaseProcess],
-        events: multiprocessing.Queue[Any],
-        report: Callable[[str], None],
-        url: str,
-        on_stats: Callable[[list[Any]], None] | None = None,
-    ) -> None:
-        self._on_stats = on_stats
-        self._processes = processes
-        self._spawn = spawn
-        self._events = events
-        self._report = report
-        self._url = url
-        self._ready: set[int] = set()
-        self._ever_ready = False
-        self._spawned = {index: time.monotonic() for index in range(len(processes))}
-        self._restarts: list[float] = []
-
-    def run(self, stopping: list[int], ready_timeout: float) -> int:
-        """Supervise until a signal arrives (0) or the server must stop (1)."""
-        deadline = time.monotonic() + ready_timeout
-        while not stopping:
-            try:
-                event = self._events.get(timeout=0.1)
-            except queue.Empty:
-                event = None
-            if isinstance(event, WorkerReady):
-                self._on_ready(event)
-            elif isinstance(event, tuple) and event[0] in ("stats", "applied"):
-                self._on_event(event)
-            elif isinstance(event, tuple) and event[0] == "failed":
-                self._report(f"worker {event[1]} failed to load the models: {event[2]}")
-                return 1
-            for index, process in enumerate(self._processes):
-                if process.exitcode is not None and not stopping and not self._restart(index):
-                    return 1
-            if not self._ever_ready and time.monotonic() > deadline:
-                self._report(f"the workers were not ready after {ready_timeout:.0f}s")
-                return 1
-        self._report("stopping: answering requests in flight and flushing the prediction log")
-        return 0
-
-    def _on_event(self, event: tuple[Any, ...]) -> None:
-        if event[0] == "stats" and self._on_stats is not None:
-            self._on_stats(event[2])
-        elif event[0] == "applied":
-            self._report(f"worker {event[1]} now serves {event[2]}")
-
-    def drain_events(self) -> None:
-        """Handle the events the stopped workers sent last (their final statistics)."""
-        while True:
-            try:
-                event = self._events.get(timeout=0.2)
-            except queue.Empty:
-                return
-            if isinstance(event, tuple) and event[0] == "stats":
-                self._on_event(event)
-
-    def _on_ready(self, event: WorkerReady) -> None:
-        self._ready.add(event.index)
-        models = ", ".join(
-            f"{name} v{version} ({runtime}, {seconds:.2f}s)"
-            for name, version, runtime, seconds in event.models
-        )
-        took = time.monotonic() - self._spawned.get(event.index, time.monotonic())
-        self._report(f"worker {event.index} (pid {event.pid}) ready in {took:.2f}s: {models}")
-        if len(self._ready) == len(self._processes) and not self._ever_ready:
-            self._ever_ready = True
-            self._report(f"ready: serving on {self._url} (docs at {self._url}/docs)")
-
-    def _restart(self, index: int) -> bool:
-        process = self._processes[index]
-        what = (
-            f"worker {index} (pid {process.pid}) exited unexpectedly (exit code {process.exitcode})"
-        )
-        now = time.monotonic()
-        self._restarts = [t for t in self._restarts if now - t < self.RESTART_WINDOW_S]
-        if index not in self._ready:
-            self._report(f"{what} before it was ready")
-            return False
-        if len(self._restarts) >= self.MAX_RESTARTS:
-            self._report(
-                f"{what}; {len(self._restarts)} restarts in the last "
-                f"{self.RESTART_WINDOW_S:.0f}s, giving up"
-            )
-            return False
-        self._report(f"{what}; starting a new one")
-        self._restarts.append(now)
-        self._ready.discard(index)
-        self._spawned[index] = now
-        self._processes[index] = self._spawn(index)
-        return True
-
-
-def _stop(processes: list[BaseProcess], timeout: float) -> None:
-    for process in processes:
-        if process.exitcode is None and process.pid is not None:
-            os.kill(process.pid, signal.SIGTERM)
+def _join(
+    threads: Sequence[threading.Thread],
+    timeout: float,
+    supervisor: Supervisor,
+    report: Callable[[str], None],
+) -> None:
+    """Wait for ``threads`` at most ``timeout`` seconds, or until another stop signal."""
     deadline = time.monotonic() + timeout
-    for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
-        if process.exitcode is None:
-            process.kill()
-            process.join()
+    for thread in threads:
+        while thread.is_alive() and time.monotonic() < deadline and not supervisor.hurried:
+            thread.join(0.1)
+        if thread.is_alive():
+            report(f"not waiting any longer for {thread.name}")
 
 
 def _worker(
