@@ -75,7 +75,7 @@ def test_the_fast_demo_closes_the_loop(tmp_path: Path, monkeypatch: pytest.Monke
 
     uri = f"sqlite:///{root / '.conveyor' / 'mlflow.db'}"
     client = MlflowClient(uri, registry_uri=uri)
-    assert client.get_model_version_by_alias(project, "champion").version == "2"
+    assert int(client.get_model_version_by_alias(project, "champion").version) == 2
 
     report = (root / "reports" / "demo.html").read_text(encoding="utf-8")
     assert "Share of drifted columns per window" in report

@@ -6,11 +6,8 @@ replayer reported, with the values it sent: the key labels are later joined on.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -23,13 +20,9 @@ import pytest
 from conveyor.demo import Replayer, replay_rows
 from conveyor.scaffold import init_project
 
+from .conftest import start_serve
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_ready(url: str, process: subprocess.Popen[str]) -> None:
@@ -55,24 +48,15 @@ def test_replayed_flights_are_logged_where_the_replayer_says(
     with (root / "conveyor.yaml").open("a", encoding="utf-8") as spec:
         spec.write("\nserve:\n  workers: 2\n  prediction_log:\n    flush_seconds: 60\n")
     july = replay_rows([7], sample=10)  # ~2,800 flights in time order
-    # The test model's features; dep_delay is known only after departure: sent as missing.
-    inputs = july.select([n for n in registered_model.feature_schema if n != "dep_delay"])
-    inputs = inputs.append_column("dep_delay", pa.nulls(july.num_rows, pa.int64()))
+    # The test model's features. The demo's flights leave out what is known only after
+    # departure (dep_delay) and the calendar (month, day): those are sent as missing.
+    features = list(registered_model.feature_schema)
+    inputs = july.select([n for n in features if n in july.column_names])
+    for missing in (n for n in features if n not in july.column_names):
+        inputs = inputs.append_column(missing, pa.nulls(july.num_rows, pa.int64()))
 
-    port, artifacts = free_port(), tmp_path / "artifacts"
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": registered_model.tracking_uri,
-        "CONVEYOR_ARTIFACTS_URL": str(artifacts),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "conveyor", "--project", str(root), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    artifacts = tmp_path / "artifacts"
+    process, url = start_serve(root, registered_model, artifacts)
     try:
         wait_ready(url, process)
         with Replayer(url, batch_rows=10, concurrency=4) as replayer:

@@ -77,6 +77,7 @@ def quality(
     """
     from conveyor.errors import SpecError
     from conveyor.monitor import joined_predictions, live_quality
+    from conveyor.monitor._loop_quality import save_quality_report
     from conveyor.session import Session
     from conveyor.spec import QualitySpec
 
@@ -112,19 +113,6 @@ def quality(
         return
     console.print(render_quality(report))
     console.print(f"report: {escape(str(html_path))} (and {escape(json_path.name)})")
-
-
-def save_quality_report(report: QualityReport, folder: Path) -> tuple[Path, Path]:
-    """Write ``quality-<utc>.json`` and ``.html`` into ``folder``; their paths."""
-    import os
-
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = report.created_at.strftime("%Y%m%dT%H%M%S%fZ")
-    json_path = folder / f"quality-{stamp}.json"
-    tmp = json_path.with_suffix(".json.part")
-    tmp.write_text(json.dumps(report.to_json(), indent=1, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, json_path)
-    return json_path, report.render_html(folder / f"quality-{stamp}.html")
 
 
 def _value(point: QualityPoint) -> str:
