@@ -9,6 +9,11 @@ can run one test suite against every backend:
   themselves or need an empty PostgreSQL database (``fresh=True``).
 * ``postgres_url`` is the session's PostgreSQL database; ``postgres_server`` creates more.
 
+And what several folders need: ``tracking``, one SQLite MLflow database for the session with a
+small Conveyor model logged in it (see :class:`Tracking`), and ``write_stats``, which adds the
+serving statistics a replica would have counted. Test modules import them from here by this
+module's name under ``--import-mode=importlib``: ``from tests.conftest import write_stats``.
+
 PostgreSQL is expected at ``127.0.0.1:5432`` as user ``postgres`` without a password
 (override with ``CONVEYOR_TEST_POSTGRES_ADMIN_URL``, a libpq URL to a maintenance database).
 When it is unreachable the tests that need it are skipped, except when ``CI=true``: there they
@@ -20,11 +25,16 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 from sqlalchemy.engine import URL
+
+if TYPE_CHECKING:
+    from conveyor.store import MetadataStore
 
 BACKENDS = ("sqlite", "postgresql")
 _DEFAULT_ADMIN_URLS = (
@@ -143,3 +153,102 @@ def store_url(request: pytest.FixtureRequest, backend_url: BackendUrl) -> str:
     """A database URL, once per backend in ``BACKENDS``."""
     url: str = backend_url(request.param)
     return url
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """The session's MLflow database and a small Conveyor model logged in it once.
+
+    The model is a decision tree on iris (numeric features ``a``, ``b``, ``c``, ``d``), saved in
+    ``folder``; ``X`` are its features, ``model_uri`` and ``run_id`` where it was logged. Tests
+    share the database: each registers models under a name of its own.
+    """
+
+    uri: str
+    client: Any
+    experiment_id: str
+    folder: Path
+    X: Any
+    model_uri: str
+    run_id: str
+
+    def log_model(self, **metrics: float) -> tuple[str, str]:
+        """Log the model again in a new run with ``metrics``; returns its model URI and run id."""
+        import mlflow
+
+        from conveyor.registry import connect, log_conveyor_model
+
+        connect(self.uri)  # MLflow's process-wide URI: another test may have changed it
+        with mlflow.start_run(experiment_id=self.experiment_id) as run:
+            if metrics:
+                mlflow.log_metrics(metrics)
+            info = log_conveyor_model(self.folder, X_example=self.X)
+        return info.model_uri, run.info.run_id
+
+
+@pytest.fixture(scope="session")
+def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
+    """One SQLite MLflow database for the session (a new one migrates slowly), with a model."""
+    import mlflow
+    from sklearn.datasets import load_iris
+
+    from conveyor.registry import connect, ensure_experiment, log_conveyor_model
+    from conveyor.spec._metrics import Task
+    from conveyor.train.algorithms import SklearnAlgorithm
+
+    before = mlflow.get_tracking_uri()
+    root = tmp_path_factory.mktemp("tracking")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = connect(uri)
+    experiment = ensure_experiment(client, "tests", artifact_location=str(root / "artifacts"))
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    X.columns = ["a", "b", "c", "d"]
+    folder = root / "model"
+    SklearnAlgorithm(
+        "sklearn.tree.DecisionTreeClassifier",
+        task=Task.multiclass_classification,
+        feature_schema=dict.fromkeys(X.columns, "numeric"),
+    ).fit(X, y).save(folder)
+    with mlflow.start_run(experiment_id=experiment) as run:
+        info = log_conveyor_model(folder, X_example=X)
+    yield Tracking(uri, client, experiment, folder, X, info.model_uri, run.info.run_id)
+    mlflow.set_tracking_uri(before)
+    mlflow.set_registry_uri(before)
+
+
+def write_stats(
+    store: MetadataStore,
+    project: str,
+    version: int,
+    requests: int,
+    *,
+    at: datetime,
+    errors: int = 0,
+    latency_ms: float = 5.0,
+    replica: str = "replica-1",
+    **extra: Any,
+) -> None:
+    """Add what a replica would have counted for ``version`` in the window holding ``at``.
+
+    All ``requests`` took ``latency_ms``; ``extra`` sets more fields of
+    :class:`~conveyor.store.ServingStatsInput` (``shadow``, ``outcome_n``...).
+    """
+    from conveyor.store import LATENCY_BUCKETS_MS, ServingStatsInput, latency_bucket
+
+    latency = [0] * (len(LATENCY_BUCKETS_MS) + 1)
+    latency[latency_bucket(latency_ms)] = requests
+    store.add_serving_stats(
+        project=project,
+        replica=replica,
+        stats=[
+            ServingStatsInput(
+                model_version=version,
+                window=at,
+                requests=requests,
+                errors=errors,
+                latency_counts=latency,
+                latency_ms_sum=latency_ms * requests,
+                **extra,
+            )
+        ],
+    )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.conftest import Tracking
 
 from conveyor.store import MetadataStore
 
@@ -22,62 +22,24 @@ pytestmark = pytest.mark.filterwarnings(
 Register = Callable[..., int]
 
 
-@pytest.fixture(scope="module")
-def shared_tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    """One MLflow database for the module (its first migration is slow) and a trained model."""
-    import mlflow
-    from sklearn.datasets import load_iris
-
-    from conveyor.registry import connect, ensure_experiment
-    from conveyor.spec._metrics import Task
-    from conveyor.train.algorithms import SklearnAlgorithm
-
-    before = mlflow.get_tracking_uri()
-    root = tmp_path_factory.mktemp("tracking")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = connect(uri)
-    experiment = ensure_experiment(client, "cli-tests", artifact_location=str(root / "artifacts"))
-    X, y = load_iris(return_X_y=True, as_frame=True)
-    X.columns = ["a", "b", "c", "d"]
-    folder = root / "model"
-    SklearnAlgorithm(
-        "sklearn.tree.DecisionTreeClassifier",
-        task=Task.multiclass_classification,
-        feature_schema=dict.fromkeys(X.columns, "numeric"),
-    ).fit(X, y).save(folder)
-    yield uri, (client, experiment, folder, X)
-    mlflow.set_tracking_uri(before)
-    mlflow.set_registry_uri(before)
-
-
 @pytest.fixture
-def project(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_tracking: tuple[str, Any]
-) -> str:
-    """A project in the cwd with a unique name, tracking to the shared MLflow database."""
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tracking: Tracking) -> str:
+    """A project in the cwd with a unique name, tracking to the session's MLflow database."""
     name = f"proj-{secrets.token_hex(4)}"
     (tmp_path / "conveyor.yaml").write_text(f"name: {name}\n", encoding="utf-8")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", shared_tracking[0])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking.uri)
     return name
 
 
 @pytest.fixture
-def register(project: str, shared_tracking: tuple[str, Any]) -> Register:
+def register(project: str, tracking: Tracking) -> Register:
     """``register(**tags) -> version``: log the model in a new MLflow run and register it."""
-    import mlflow
-
-    from conveyor.registry import ModelRegistry, log_conveyor_model
-
-    client, experiment, folder, X = shared_tracking[1]
+    from conveyor.registry import ModelRegistry
 
     def run(**tags: str) -> int:
-        with mlflow.start_run(experiment_id=experiment) as active:
-            mlflow.log_metric("roc_auc", 0.91)
-            info = log_conveyor_model(folder, X_example=X)
-        registry = ModelRegistry(client, project)
-        return registry.register(
-            model_uri=info.model_uri, run_id=active.info.run_id, tags=tags
-        ).version
+        model_uri, run_id = tracking.log_model(roc_auc=0.91)
+        registry = ModelRegistry(tracking.client, project)
+        return registry.register(model_uri=model_uri, run_id=run_id, tags=tags).version
 
     return run
 

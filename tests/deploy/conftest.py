@@ -1,16 +1,20 @@
 """Real MLflow, a real metadata store on every backend, a fake clock, traffic and a webhook.
 
-* ``tracking`` is one SQLite MLflow database for the session (a new one migrates slowly) with
-  one logged Conveyor model; ``registry`` is a registered model unique to the test, and
-  ``versions(n)`` registers ``n`` versions of that logged model (cheap: no new run).
+* ``tracking`` (tests/conftest.py) is one SQLite MLflow database for the session with one logged
+  Conveyor model; ``registry`` is a registered model unique to the test, and ``versions(n)``
+  registers ``n`` versions of that logged model (cheap: no new run).
 * ``store`` is a metadata store on each backend (PostgreSQL's database is shared, so every
   test uses its own project name, which is also the registered model's name).
 * ``clock`` is a settable clock, so tests never sleep through ``min_seconds_per_step``.
-* ``write_stats(store, project, version, requests, at=...)`` adds what a replica counted.
+* ``write_stats(store, project, version, requests, at=...)`` (tests/conftest.py) adds what a
+  replica counted.
 * ``webhook`` is a real HTTP server on 127.0.0.1 that records the JSON it receives.
 * ``live`` is a registered model whose v1 is the champion and v2 is ready to roll out;
   ``artifacts`` an artifact store folder; ``write_log``/``log_predictions`` write prediction log
   files as the server does and ``ingest`` ingests labels for them (``conveyor labels ingest``).
+* ``rollout`` starts rolling ``live``'s v2 out under a spec (``classifier_spec`` writes one) and
+  builds the controller watching it as ``conveyor controller`` does (project folder
+  ``tmp_path``, artifact store ``artifacts``).
 """
 
 from __future__ import annotations
@@ -30,50 +34,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests.conftest import Tracking
+from tests.conftest import write_stats as write_stats  # for the tests here: `from .conftest`
 
+from conveyor.deploy import Controller, start_deployment
 from conveyor.monitor import ingest_labels
-from conveyor.store import MetadataStore, ServingStatsInput, latency_bucket
-
-LATENCY_SIZE = 23  # len(LATENCY_BUCKETS_MS) + 1
-
-
-@dataclass(frozen=True)
-class Tracking:
-    """The session's MLflow: its URI, a client, and one logged Conveyor model."""
-
-    uri: str
-    client: Any
-    model_uri: str
-    run_id: str
-
-
-@pytest.fixture(scope="session")
-def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
-    import mlflow
-    from sklearn.datasets import load_iris
-
-    from conveyor.registry import connect, ensure_experiment, log_conveyor_model
-    from conveyor.spec._metrics import Task
-    from conveyor.train.algorithms import SklearnAlgorithm
-
-    before = mlflow.get_tracking_uri()
-    root = tmp_path_factory.mktemp("deploy-tracking")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = connect(uri)
-    experiment = ensure_experiment(client, "deploy-tests", artifact_location=str(root / "art"))
-    X, y = load_iris(return_X_y=True, as_frame=True)
-    X.columns = ["a", "b", "c", "d"]
-    folder = root / "model"
-    SklearnAlgorithm(
-        "sklearn.tree.DecisionTreeClassifier",
-        task=Task.multiclass_classification,
-        feature_schema=dict.fromkeys(X.columns, "numeric"),
-    ).fit(X, y).save(folder)
-    with mlflow.start_run(experiment_id=experiment) as run:
-        info = log_conveyor_model(folder, X_example=X)
-    yield Tracking(uri, client, info.model_uri, run.info.run_id)
-    mlflow.set_tracking_uri(before)
-    mlflow.set_registry_uri(before)
+from conveyor.spec import Rollout as RolloutPolicy
+from conveyor.spec import Spec
+from conveyor.store import DeploymentRecord, MetadataStore
 
 
 @pytest.fixture
@@ -153,35 +121,99 @@ def clock() -> Clock:
     return Clock()
 
 
-def write_stats(
+def classifier_spec(project: str, rollout: dict[str, Any], **sections: Any) -> Spec:
+    """A binary classifier (target ``label``) rolled out by ``rollout``, plus ``sections``.
+
+    Every step of the rollout lasts at least 100 requests and 60 seconds unless ``rollout`` says
+    otherwise.
+    """
+    return Spec.model_validate(
+        {
+            "name": project,
+            "model": {
+                "task": "binary_classification",
+                "target": "label",
+                "algorithm": "sklearn:sklearn.linear_model.LogisticRegression",
+            },
+            "rollout": {"min_requests_per_step": 100, "min_seconds_per_step": 60, **rollout},
+            **sections,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Rolls ``live``'s v2 out under a spec, watched as ``conveyor controller`` watches it."""
+
+    store: MetadataStore
+    live: Any
+    project: str
+    clock: Clock
+    artifacts: Path
+    tracking: Tracking
+
+    def start(self, spec: Spec) -> DeploymentRecord:
+        """Start rolling v2 out against the champion v1 under ``spec``'s rollout policy."""
+        return start_deployment(
+            self.store,
+            self.live,
+            self.project,
+            spec.rollout,
+            version=2,
+            actor="a",
+            reason="r",
+            now=self.clock(),
+        )
+
+    def controller(self, spec: Spec) -> Controller:
+        """A new controller for ``spec``, reading the prediction log and labels in ``artifacts``."""
+        root = self.artifacts.parent
+        return Controller.from_spec(
+            self.store,
+            spec,
+            tracking_uri=self.tracking.uri,
+            project_root=root,
+            artifacts_url=str(self.artifacts),
+            cache_dir=root / "models",
+            holder="c1",
+            clock=self.clock,
+        )
+
+    def begin(self, spec: Spec) -> tuple[DeploymentRecord, Controller]:
+        """:meth:`start` the rollout, and the :meth:`controller` that will judge it."""
+        return self.start(spec), self.controller(spec)
+
+
+@pytest.fixture
+def rollout(
     store: MetadataStore,
+    live: Any,
     project: str,
-    version: int,
-    requests: int,
-    *,
-    at: datetime,
-    errors: int = 0,
-    latency_ms: float = 5.0,
-    replica: str = "replica-1",
-    **extra: Any,
-) -> None:
-    """Add what a replica would have counted for ``version`` in the window holding ``at``."""
-    latency = [0] * LATENCY_SIZE
-    latency[latency_bucket(latency_ms)] = requests
-    store.add_serving_stats(
-        project=project,
-        replica=replica,
-        stats=[
-            ServingStatsInput(
-                model_version=version,
-                window=at,
-                requests=requests,
-                errors=errors,
-                latency_counts=latency,
-                latency_ms_sum=latency_ms * requests,
-                **extra,
-            )
-        ],
+    clock: Clock,
+    artifacts: Path,
+    tracking: Tracking,
+) -> Rollout:
+    return Rollout(store, live, project, clock, artifacts, tracking)
+
+
+def observed_deployment(
+    store: MetadataStore, rollout: RolloutPolicy, began: datetime, **fields: Any
+) -> DeploymentRecord:
+    """v4 rolling out against v3 under ``rollout``, in a step that began at ``began``.
+
+    The deployment is a new project's (``record.project``); ``fields`` are more arguments of
+    :meth:`MetadataStore.create_deployment` (``weights``, ``shadow_version``...).
+    """
+    return store.create_deployment(
+        project=f"observe-{secrets.token_hex(4)}",
+        champion_version=3,
+        challenger_version=4,
+        policy=rollout.policy,
+        config=rollout.model_dump(mode="json"),
+        state="rolling",
+        step_started_at=began,
+        actor="a",
+        **fields,
     )
 
 

@@ -9,7 +9,6 @@ labels give a version's outcomes, they win.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,22 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from tests.conftest import write_stats
 
-from conveyor.deploy import Controller, start_deployment
 from conveyor.deploy._observe import observe
 from conveyor.monitor._outcomes import version_outcomes
 from conveyor.spec import AbRollout, Spec
 from conveyor.store import MetadataStore
 
-from .conftest import Clock, Tracking, ingest, log_predictions, write_log, write_stats
+from .conftest import (
+    Clock,
+    Rollout,
+    classifier_spec,
+    ingest,
+    log_predictions,
+    observed_deployment,
+    write_log,
+)
 
 N = 200
 """The A/B test's sample size: labelled predictions per version."""
@@ -32,41 +39,9 @@ N = 200
 
 def ab_spec(project: str, promote_if: str) -> Spec:
     """A binary classifier rolled out by an A/B test on accuracy, decided after N labels each."""
-    return Spec.model_validate(
-        {
-            "name": project,
-            "model": {
-                "task": "binary_classification",
-                "target": "label",
-                "algorithm": "sklearn:sklearn.linear_model.LogisticRegression",
-            },
-            "rollout": {
-                "policy": "ab",
-                "metric": "accuracy",
-                "test": "two_proportion",
-                "sample_size": N,
-                "promote_if": promote_if,
-                "min_requests_per_step": 100,
-                "min_seconds_per_step": 60,
-                "guardrails": {"error_rate": 0.05, "min_requests": 20},
-            },
-        }
-    )
-
-
-def ab_controller(
-    store: MetadataStore, tracking: Tracking, spec: Spec, clock: Clock, root: Path
-) -> Controller:
-    return Controller.from_spec(
-        store,
-        spec,
-        tracking_uri=tracking.uri,
-        project_root=root,
-        artifacts_url=str(root / "artifacts"),
-        cache_dir=root / "models",
-        holder="c1",
-        clock=clock,
-    )
+    ab = {"policy": "ab", "metric": "accuracy", "test": "two_proportion", "sample_size": N}
+    guardrails = {"error_rate": 0.05, "min_requests": 20}
+    return classifier_spec(project, {**ab, "promote_if": promote_if, "guardrails": guardrails})
 
 
 def answers(labels: np.ndarray, right: int, seed: int) -> np.ndarray:
@@ -101,28 +76,20 @@ def serve_step(
 
 
 def test_a_challenger_right_much_more_often_on_labels_is_promoted(
-    store: MetadataStore,
-    live: Any,
-    tracking: Tracking,
-    project: str,
-    clock: Clock,
-    tmp_path: Path,
-    artifacts: Path,
+    store: MetadataStore, clock: Clock, artifacts: Path, rollout: Rollout
 ) -> None:
-    spec = ab_spec(project, promote_if="better")
-    start = start_deployment(
-        store, live, project, spec.rollout, version=2, actor="a", reason="r", now=clock()
-    )
+    spec = ab_spec(rollout.project, promote_if="better")
+    start = rollout.start(spec)
     # Before the step began v2 was always wrong; only the step's own predictions count.
     early = np.tile([0, 1], 50)
     wrong = np.where(early == 1, 0.2, 0.8)
     early_ids = log_predictions(artifacts, 2, wrong, clock() - timedelta(hours=1), "old")
-    ids, labels = serve_step(store, project, artifacts, clock(), right=(120, 180))
+    ids, labels = serve_step(store, rollout.project, artifacts, clock(), right=(120, 180))
     half = [i for i, rid in enumerate(ids) if int(rid.rsplit("-", 1)[1]) < N // 2]
     ingest(artifacts, early_ids + [ids[i] for i in half], [*early, *labels[half]], "first")
     clock.advance(61)
 
-    held = ab_controller(store, tracking, spec, clock, tmp_path).tick()
+    held = rollout.controller(spec).tick()
 
     assert (held.applied, held.decision.action) == (False, "hold")
     assert "collecting outcomes: 100/200 per version before the two_proportion test" in (
@@ -132,11 +99,12 @@ def test_a_challenger_right_much_more_often_on_labels_is_promoted(
 
     rest = [i for i in range(len(ids)) if i not in set(half)]
     ingest(artifacts, [ids[i] for i in rest], labels[rest], "second")
-    result = ab_controller(store, tracking, spec, clock, tmp_path).tick()
+    # A new controller: the first one would reuse the outcomes it measured for this step.
+    result = rollout.controller(spec).tick()
 
     assert (result.applied, result.decision.action) == (True, "promote")
     assert str(result.deployment.state) == "promoted"
-    assert live.alias("champion").version == 2
+    assert rollout.live.alias("champion").version == 2
     last = store.list_deployment_events(start.id)[-1]
     assert (last.kind, last.actor) == ("promoted", "controller")
     metrics = last.metrics
@@ -159,33 +127,21 @@ def test_a_challenger_right_much_more_often_on_labels_is_promoted(
     ],
 )
 def test_equal_accuracy_on_labels_is_no_significant_effect(
-    store: MetadataStore,
-    live: Any,
-    tracking: Tracking,
-    project: str,
-    clock: Clock,
-    tmp_path: Path,
-    artifacts: Path,
-    promote_if: str,
-    action: str,
-    state: str,
-    champion: int,
-    verdict: str,
+    rollout: Rollout, promote_if: str, action: str, state: str, champion: int, verdict: str
 ) -> None:
-    spec = ab_spec(project, promote_if=promote_if)
-    start = start_deployment(
-        store, live, project, spec.rollout, version=2, actor="a", reason="r", now=clock()
-    )
-    ids, labels = serve_step(store, project, artifacts, clock(), right=(150, 150))
-    ingest(artifacts, ids, labels, "labels")
-    clock.advance(61)
+    store = rollout.store
+    start, controller = rollout.begin(ab_spec(rollout.project, promote_if=promote_if))
+    at = rollout.clock()
+    ids, labels = serve_step(store, rollout.project, rollout.artifacts, at, right=(150, 150))
+    ingest(rollout.artifacts, ids, labels, "labels")
+    rollout.clock.advance(61)
 
-    result = ab_controller(store, tracking, spec, clock, tmp_path).tick()
+    result = controller.tick()
 
     assert (result.applied, result.decision.action) == (True, action)
     assert result.decision.guardrail is None  # the experiment's end, not an alarm
     assert str(result.deployment.state) == state
-    assert live.alias("champion").version == champion
+    assert rollout.live.alias("champion").version == champion
     metrics = store.list_deployment_events(start.id)[-1].metrics
     assert (metrics["n_champion"], metrics["n_challenger"]) == (N, N)
     assert metrics["estimate_champion"] == metrics["estimate_challenger"] == 0.75
@@ -196,23 +152,12 @@ def test_equal_accuracy_on_labels_is_no_significant_effect(
 
 
 def test_observe_prefers_label_outcomes_to_reported_ones(store: MetadataStore) -> None:
-    project = f"observe-{secrets.token_hex(4)}"
     began = datetime.fromisoformat("2024-05-01T12:00:00+00:00")
     rollout = AbRollout.model_validate({"policy": "ab", "metric": "accuracy"})
-    record = store.create_deployment(
-        project=project,
-        champion_version=3,
-        challenger_version=4,
-        policy="ab",
-        config=rollout.model_dump(mode="json"),
-        weights={3: 50.0, 4: 50.0},
-        state="rolling",
-        step_started_at=began,
-        actor="a",
-    )
+    record = observed_deployment(store, rollout, began, weights={3: 50.0, 4: 50.0})
     for version in (3, 4):
         write_stats(
-            store, project, version, 100, at=began + timedelta(seconds=10),
+            store, record.project, version, 100, at=began + timedelta(seconds=10),
             outcome_n=30, outcome_sum=12.0, outcome_sum_sq=12.0,
         )  # fmt: skip
     asked: list[tuple[tuple[int, ...], datetime, str]] = []

@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from tests.conftest import write_stats
 
-from conveyor.deploy import Controller, start_deployment
+from conveyor.deploy import Controller
 from conveyor.deploy._label_sources import Cached as _Cached
 from conveyor.deploy._observe import observe
 from conveyor.errors import SourceError
 from conveyor.spec import ShadowRollout, Spec
-from conveyor.store import MetadataStore
+from conveyor.store import DeploymentRecord, MetadataStore
 
-from .conftest import Clock, Tracking, ingest, log_predictions, write_stats
+from .conftest import Clock, Rollout, classifier_spec, ingest, log_predictions, observed_deployment
 
 N = 80
 """Labelled predictions per version in a step (more than ``min_requests``)."""
@@ -34,39 +34,9 @@ N = 80
 
 def spec_for(project: str) -> Spec:
     """A binary classifier watched on live ROC AUC, rolled out by canary with a 0.1 limit."""
-    return Spec.model_validate(
-        {
-            "name": project,
-            "model": {
-                "task": "binary_classification",
-                "target": "label",
-                "algorithm": "sklearn:sklearn.linear_model.LogisticRegression",
-            },
-            "monitor": {"quality": {}},
-            "rollout": {
-                "policy": "canary",
-                "steps": [10, 50, 100],
-                "min_requests_per_step": 100,
-                "min_seconds_per_step": 60,
-                "guardrails": {"error_rate": 0.05, "quality_drop": 0.1, "min_requests": 20},
-            },
-        }
-    )
-
-
-def quality_controller(
-    store: MetadataStore, tracking: Tracking, project: str, clock: Clock, root: Path
-) -> Controller:
-    return Controller.from_spec(
-        store,
-        spec_for(project),
-        tracking_uri=tracking.uri,
-        project_root=root,
-        artifacts_url=str(root / "artifacts"),
-        cache_dir=root / "models",
-        holder="c1",
-        clock=clock,
-    )
+    guardrails = {"error_rate": 0.05, "quality_drop": 0.1, "min_requests": 20}
+    canary = {"policy": "canary", "steps": [10, 50, 100], "guardrails": guardrails}
+    return classifier_spec(project, canary, monitor={"quality": {}})
 
 
 def outcomes(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,27 +53,22 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(labels, scores))
 
 
-def healthy(store: MetadataStore, project: str, at: datetime) -> None:
-    """Both versions served the step's requests without errors (error rate passes)."""
-    write_stats(store, project, 2, 150, at=at + timedelta(seconds=10))
-    write_stats(store, project, 1, 600, at=at + timedelta(seconds=10))
+def begin(rollout: Rollout) -> tuple[DeploymentRecord, Controller]:
+    """Roll v2 out under :func:`spec_for`; both versions serve the step without errors.
+
+    Returns the deployment and its controller.
+    """
+    started = rollout.begin(spec_for(rollout.project))
+    at = rollout.clock() + timedelta(seconds=10)
+    write_stats(rollout.store, rollout.project, 2, 150, at=at)
+    write_stats(rollout.store, rollout.project, 1, 600, at=at)
+    return started
 
 
 def test_a_challenger_much_worse_on_real_labels_is_rolled_back(
-    store: MetadataStore,
-    live: Any,
-    tracking: Tracking,
-    project: str,
-    clock: Clock,
-    tmp_path: Path,
-    artifacts: Path,
+    store: MetadataStore, clock: Clock, artifacts: Path, rollout: Rollout
 ) -> None:
-    spec = spec_for(project)
-    start = start_deployment(
-        store, live, project, spec.rollout, version=2, actor="a", reason="r", now=clock()
-    )
-    ctl = quality_controller(store, tracking, project, clock, tmp_path)
-    healthy(store, project, clock())
+    start, ctl = begin(rollout)
     labels, good = outcomes(seed=1)
     bad = 1 - good  # the challenger's scores are inverted: it ranks every pair wrongly
     ids_1 = log_predictions(artifacts, 1, good, clock() + timedelta(seconds=1), "champion")
@@ -131,27 +96,16 @@ def test_a_challenger_much_worse_on_real_labels_is_rolled_back(
     shown = rf"quality drop {old - new:.3g} ± [0-9.e-]+ > 0\.1 \({new:.3g} vs {old:.3g}\)"
     assert re.search(f"guardrail quality_drop breached: {shown}", last.reason), last.reason
     assert "rolling back to v1" in last.reason
-    assert live.alias("champion").version == 1
+    assert rollout.live.alias("champion").version == 1
 
 
 def test_an_equally_good_challenger_holds_then_advances(
-    store: MetadataStore,
-    live: Any,
-    tracking: Tracking,
-    project: str,
-    clock: Clock,
-    tmp_path: Path,
-    artifacts: Path,
+    store: MetadataStore, clock: Clock, artifacts: Path, rollout: Rollout
 ) -> None:
-    spec = spec_for(project)
-    start = start_deployment(
-        store, live, project, spec.rollout, version=2, actor="a", reason="r", now=clock()
-    )
-    ctl = quality_controller(store, tracking, project, clock, tmp_path)
+    start, ctl = begin(rollout)
     # Before the step began, v2 answered badly; only the step's own predictions may count.
     early_labels, early = outcomes(seed=9)
     early_ids = log_predictions(artifacts, 2, 1 - early, clock() - timedelta(minutes=5), "old")
-    healthy(store, project, clock())
     labels_1, scores_1 = outcomes(seed=1)
     labels_2, scores_2 = outcomes(seed=2)
     ids_1 = log_predictions(artifacts, 1, scores_1, clock() + timedelta(seconds=1), "champion")
@@ -183,20 +137,9 @@ def test_an_equally_good_challenger_holds_then_advances(
 
 
 def test_before_labels_arrive_quality_is_not_judged_and_the_step_advances(
-    store: MetadataStore,
-    live: Any,
-    tracking: Tracking,
-    project: str,
-    clock: Clock,
-    tmp_path: Path,
-    artifacts: Path,
+    clock: Clock, artifacts: Path, rollout: Rollout
 ) -> None:
-    spec = spec_for(project)
-    start_deployment(
-        store, live, project, spec.rollout, version=2, actor="a", reason="r", now=clock()
-    )
-    ctl = quality_controller(store, tracking, project, clock, tmp_path)
-    healthy(store, project, clock())
+    _, ctl = begin(rollout)
     _, good = outcomes(seed=1)
     log_predictions(artifacts, 1, good, clock() + timedelta(seconds=1), "champion")
     log_predictions(artifacts, 2, 1 - good, clock() + timedelta(seconds=1), "challenger")
@@ -215,25 +158,15 @@ def test_before_labels_arrive_quality_is_not_judged_and_the_step_advances(
 
 
 def test_an_unreadable_log_leaves_quality_unjudged_and_other_guardrails_working(
-    store: MetadataStore,
-    live: Any,
-    tracking: Tracking,
-    project: str,
-    clock: Clock,
-    tmp_path: Path,
-    artifacts: Path,
-    caplog: pytest.LogCaptureFixture,
+    rollout: Rollout, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="conveyor.deploy._label_sources")
-    spec = spec_for(project)
-    start_deployment(
-        store, live, project, spec.rollout, version=2, actor="a", reason="r", now=clock()
-    )
-    ctl = quality_controller(store, tracking, project, clock, tmp_path)
+    _, ctl = rollout.begin(spec_for(rollout.project))
+    clock, artifacts = rollout.clock, rollout.artifacts
     folder = artifacts / "predictions" / f"date={clock():%Y-%m-%d}" / "model_version=2"
     folder.mkdir(parents=True)
     (folder / "part-w0-torn.parquet").write_bytes(b"PAR1 cut short by a crash")
-    write_stats(store, project, 2, 30, at=clock() + timedelta(seconds=10), errors=6)
+    write_stats(rollout.store, rollout.project, 2, 30, at=clock() + timedelta(seconds=10), errors=6)
     clock.advance(5)
 
     result = ctl.tick()
@@ -245,24 +178,12 @@ def test_an_unreadable_log_leaves_quality_unjudged_and_other_guardrails_working(
 
 
 def test_observe_takes_each_versions_quality_from_the_source(store: MetadataStore) -> None:
-    project = f"observe-{secrets.token_hex(4)}"
     began = datetime.fromisoformat("2024-05-01T12:00:00+00:00")
     rollout = ShadowRollout.model_validate(
         {"policy": "shadow", "guardrails": {"quality_drop": 0.05}}
     )
-    record = store.create_deployment(
-        project=project,
-        champion_version=3,
-        challenger_version=4,
-        policy="shadow",
-        config=rollout.model_dump(mode="json"),
-        weights={3: 100.0, 4: 0.0},
-        shadow_version=4,
-        shadow_rate=1.0,
-        state="rolling",
-        step_started_at=began,
-        actor="a",
-    )
+    shadowed = {"weights": {3: 100.0, 4: 0.0}, "shadow_version": 4, "shadow_rate": 1.0}
+    record = observed_deployment(store, rollout, began, **shadowed)
     asked: list[tuple[tuple[int, ...], datetime]] = []
 
     def quality(versions: Any, since: datetime) -> dict[tuple[int, bool], tuple[float | None, int]]:

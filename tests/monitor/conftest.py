@@ -1,19 +1,30 @@
-"""Fixtures of the monitoring tests: a project folder, its prediction log, a registered model."""
+"""Fixtures of the monitoring tests: a project folder, its prediction log, a registered model.
+
+* ``project`` is a project folder, the working directory, with no Conveyor or MLflow setting
+  from the environment (and a console wide enough for whole lines).
+* ``log_predictions(project, x, start, version=1)`` writes rows of feature ``x`` to its log.
+* ``monitored`` is that project tracking to the session's MLflow database (``tracking``, from
+  tests/conftest.py): it logs predictions, registers a champion, builds the monitoring loop.
+"""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests.conftest import Tracking
 
 from conveyor.cli._console import console, err_console
+from conveyor.monitor import MonitorLoop
+from conveyor.registry import ModelRegistry, connect
+from conveyor.session import Session
 
 
 @pytest.fixture
@@ -56,65 +67,7 @@ def _log_predictions(project: Path, x: np.ndarray, start: datetime, version: int
     pq.write_table(shadow, folder / f"part-w1-{start:%H%M%S}.parquet")
 
 
-@pytest.fixture(scope="module")
-def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    """One MLflow database with a small model logged once, for registering versions."""
-    import mlflow
-    from sklearn.datasets import load_iris
-
-    from conveyor.registry import connect, ensure_experiment
-    from conveyor.spec._metrics import Task
-    from conveyor.train.algorithms import SklearnAlgorithm
-
-    before = mlflow.get_tracking_uri()
-    root = tmp_path_factory.mktemp("tracking")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    client = connect(uri)
-    experiment = ensure_experiment(client, "drift", artifact_location=str(root / "artifacts"))
-    X, y = load_iris(return_X_y=True, as_frame=True)
-    X.columns = ["x", "b", "c", "d"]
-    folder = root / "model"
-    SklearnAlgorithm(
-        "sklearn.tree.DecisionTreeClassifier",
-        task=Task.multiclass_classification,
-        feature_schema=dict.fromkeys(X.columns, "numeric"),
-    ).fit(X, y).save(folder)
-    with mlflow.start_run(experiment_id=experiment) as active:
-        from conveyor.registry import log_conveyor_model
-
-        info = log_conveyor_model(folder, X_example=X)
-    yield uri, (client, info.model_uri, active.info.run_id)
-    mlflow.set_tracking_uri(before)
-    mlflow.set_registry_uri(before)
-
-
-def _register_champion(project: Path, tracking: tuple[str, Any], training: pa.Table) -> int:
-    """Store ``training`` as dataset version ``v-train`` and register the champion on it."""
-    from conveyor.registry import ModelRegistry
-    from conveyor.session import Session
-
-    _, (client, model_uri, run_id) = tracking
-    pq.write_table(training, project / "train.parquet")
-    with Session.open(project) as session:
-        ref = session.artifacts.put_file(project / "train.parquet")
-        session.store.add_dataset_version(
-            id="v-train",
-            name="p/validated",
-            sha256=ref.digest,
-            row_count=training.num_rows,
-            schema={name: str(training.schema.field(name).type) for name in training.column_names},
-            source={},
-        )
-        registry = ModelRegistry(client, session.require_spec().spec.name)
-        version = registry.register(
-            model_uri=model_uri, run_id=run_id, tags={"conveyor.dataset_version": "v-train"}
-        ).version
-        registry.promote(version, reason="first", actor="test", store=session.store)
-    return version
-
-
 LogPredictions = Callable[..., None]
-RegisterChampion = Callable[[Path, tuple[str, Any], pa.Table], int]
 
 
 @pytest.fixture
@@ -123,7 +76,60 @@ def log_predictions() -> LogPredictions:
     return _log_predictions
 
 
+@dataclass(frozen=True)
+class Monitored:
+    """The project folder ``root``, tracking to the session's MLflow database."""
+
+    root: Path
+    tracking: Tracking
+
+    def log(self, x: np.ndarray, start: datetime, version: int = 1) -> None:
+        """Rows of feature ``x`` in the prediction log, a second apart from ``start``."""
+        _log_predictions(self.root, x, start, version)
+
+    def register_champion(self, training: pa.Table) -> int:
+        """Store ``training`` as dataset version ``v-train`` and register the champion on it."""
+        pq.write_table(training, self.root / "train.parquet")
+        schema = training.schema
+        with Session.open(self.root) as session:
+            ref = session.artifacts.put_file(self.root / "train.parquet")
+            session.store.add_dataset_version(
+                id="v-train",
+                name="p/validated",
+                sha256=ref.digest,
+                row_count=training.num_rows,
+                schema={name: str(schema.field(name).type) for name in schema.names},
+                source={},
+            )
+            registry = ModelRegistry(self.tracking.client, session.require_spec().spec.name)
+            version = registry.register(
+                model_uri=self.tracking.model_uri,
+                run_id=self.tracking.run_id,
+                tags={"conveyor.dataset_version": "v-train"},
+            ).version
+            registry.promote(version, reason="first", actor="test", store=session.store)
+        return version
+
+    def loop(self, session: Session, now: datetime | None = None) -> MonitorLoop:
+        """The monitoring loop of the project open in ``session``, as the controller runs it.
+
+        Its clock is real time, or stays at ``now``.
+        """
+        spec = session.require_spec().spec
+        uri = self.tracking.uri
+        return MonitorLoop(
+            session.store,
+            session.artifacts,
+            session.settings.artifacts_url,
+            spec,
+            lambda: ModelRegistry(connect(uri), spec.name),
+            session.project.root / "reports",
+            clock=(lambda: datetime.now(UTC)) if now is None else (lambda: now),
+        )
+
+
 @pytest.fixture
-def register_champion() -> RegisterChampion:
-    """``register(project, tracking, training)``: the champion, trained on ``training``."""
-    return _register_champion
+def monitored(project: Path, tracking: Tracking, monkeypatch: pytest.MonkeyPatch) -> Monitored:
+    """The ``project`` folder, tracking to the session's MLflow database (``tracking``)."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking.uri)
+    return Monitored(project, tracking)

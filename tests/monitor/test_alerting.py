@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import write_stats
 from typer.testing import CliRunner
 
 from conveyor.cli import app
@@ -26,10 +27,9 @@ from conveyor.monitor._alerting import (
     serving_observation,
 )
 from conveyor.spec import AlertSpec, load_spec
-from conveyor.store import MetadataStore, MonitorRunRecord, ServingStatsInput, latency_bucket
+from conveyor.store import MetadataStore, MonitorRunRecord
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-LATENCY_SIZE = 23  # len(LATENCY_BUCKETS_MS) + 1
 
 
 class Receiver:
@@ -153,6 +153,28 @@ def test_a_drift_alert_is_sent_once_while_it_fires_then_resolved_then_sent_again
     assert again.first_at == at and again.count == 1
 
 
+def test_a_drift_alert_resolves_only_after_clear_after_clear_windows(
+    store: MetadataStore, project: str, receiver: Receiver
+) -> None:
+    rule = AlertSpec(on="drift", webhook=receiver.url, clear_after=2)
+
+    def window(minute: int, flagged: bool) -> list[str]:
+        at = T0 + timedelta(minutes=minute)
+        run = drift_run(store, project, 0.5 if flagged else 0.1, flagged=flagged, at=at)
+        recent = tuple(store.list_monitor_runs(project, kind="drift", limit=10))
+        evaluate_alerts(store, project, [rule], seen(project, at, run, recent_drift=recent))
+        return [body["state"] for body in receiver.take()]
+
+    # A verdict wavering around its threshold: one firing, no resolved/firing pairs.
+    assert window(0, True) == ["firing"]
+    assert window(1, False) == []
+    assert window(2, True) == []
+    assert window(3, False) == []
+    assert [a.state for a in store.list_alerts(project)] == ["firing"]
+    assert window(4, False) == ["resolved"]  # two clear windows in a row
+    assert window(5, True) == ["firing"]
+
+
 def test_a_firing_alert_is_sent_again_after_renotify_after_only(
     store: MetadataStore, project: str, receiver: Receiver
 ) -> None:
@@ -187,36 +209,6 @@ def test_a_firing_alert_is_sent_again_after_renotify_after_only(
     assert receiver.take() == []
 
 
-def write_stats(
-    store: MetadataStore,
-    project: str,
-    *,
-    at: datetime,
-    requests: int,
-    errors: int,
-    latency_ms: float,
-    version: int = 3,
-    shadow: bool = False,
-) -> None:
-    latency = [0] * LATENCY_SIZE
-    latency[latency_bucket(latency_ms)] = requests
-    store.add_serving_stats(
-        project=project,
-        replica="host:8000",
-        stats=[
-            ServingStatsInput(
-                model_version=version,
-                window=at,
-                requests=requests,
-                errors=errors,
-                latency_counts=latency,
-                latency_ms_sum=latency_ms * requests,
-                shadow=shadow,
-            )
-        ],
-    )
-
-
 def test_error_rate_and_latency_rules_judge_the_served_traffic(
     store: MetadataStore, project: str, receiver: Receiver
 ) -> None:
@@ -224,11 +216,9 @@ def test_error_rate_and_latency_rules_judge_the_served_traffic(
     slow = AlertSpec(on="latency", webhook=receiver.url, threshold=250)
     lenient = AlertSpec(on="error_rate", webhook=receiver.url, threshold=0.2)
     rules = [errors, slow, lenient]
-    write_stats(store, project, at=T0, requests=400, errors=40, latency_ms=400)
+    write_stats(store, project, 3, 400, at=T0, errors=40, latency_ms=400)
     # Shadow predictions are never answered: their failures and latency do not count.
-    write_stats(
-        store, project, at=T0, requests=400, errors=400, latency_ms=900, version=4, shadow=True
-    )
+    write_stats(store, project, 4, 400, at=T0, errors=400, latency_ms=900, shadow=True)
     serving = serving_observation(store, project, T0 - timedelta(minutes=1))
     assert serving.requests == 400 and serving.error_rate == pytest.approx(0.1)
     assert serving.model_version == 3 and serving.latency_p99_ms is not None
@@ -245,14 +235,14 @@ def test_error_rate_and_latency_rules_judge_the_served_traffic(
 
     # Too few requests to judge an error rate: nothing changes.
     later = T0 + timedelta(minutes=10)
-    write_stats(store, project, at=later, requests=5, errors=5, latency_ms=3)
+    write_stats(store, project, 3, 5, at=later, errors=5, latency_ms=3)
     few = serving_observation(store, project, later)
     assert few.error_rate is None and few.latency_p99_ms is not None
     evaluate_alerts(store, project, [errors], seen(project, later, serving=few))
     assert receiver.take() == [] and len(store.list_alerts(project, state="firing")) == 2
 
     healthy_at = T0 + timedelta(minutes=20)
-    write_stats(store, project, at=healthy_at, requests=500, errors=1, latency_ms=3)
+    write_stats(store, project, 3, 500, at=healthy_at, errors=1, latency_ms=3)
     healthy = serving_observation(store, project, healthy_at, version=3)
     evaluate_alerts(store, project, rules, seen(project, healthy_at, serving=healthy))
     assert sorted((b["event"], b["state"]) for b in receiver.take()) == [

@@ -6,7 +6,6 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -16,13 +15,14 @@ from typer.testing import CliRunner, Result
 from conveyor.cli import app
 from conveyor.session import Session
 
+from .conftest import LogPredictions, Monitored
+
 # MLflow's SQL store still uses SQLAlchemy's deprecated ``noload`` strategy; not Conveyor's.
 pytestmark = pytest.mark.filterwarnings(
     "ignore:The ``noload`` loader strategy is deprecated:DeprecationWarning"
 )
 
 Invoke = Callable[..., Result]
-LogPredictions = Callable[..., None]
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
@@ -83,17 +83,9 @@ def test_no_log_says_how_to_get_one(project: Path, log_predictions: LogPredictio
     assert "no prediction has been logged" in result.output
 
 
-def test_the_newest_window_against_the_champions_training_data(
-    project: Path,
-    tracking: tuple[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
-    log_predictions: LogPredictions,
-    register_champion: Callable[..., int],
-) -> None:
-    uri = tracking[0]
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+def test_the_newest_window_against_the_champions_training_data(monitored: Monitored) -> None:
     rng = np.random.default_rng(1)
-    log_predictions(project, rng.normal(0, 1, 500), START)
+    monitored.log(rng.normal(0, 1, 500), START)
     missing = CliRunner().invoke(app, ["monitor", "drift"])
     assert missing.exit_code == 1
     assert "has no champion to compare with" in missing.output
@@ -105,17 +97,17 @@ def test_the_newest_window_against_the_champions_training_data(
             "target": rng.integers(0, 2, 2000),
         }
     )
-    register_champion(project, tracking, training)
+    monitored.register_champion(training)
 
     result = invoke("monitor", "drift", "--window", "400", "--html", "out/drift.html")
 
     assert result.exit_code == 0, result.output
     assert "against the training data of version 1 (dataset version v-train)" in result.output
     assert "no dataset drift" in result.output
-    report = json.loads(next((project / "reports").glob("drift-*.json")).read_text())
+    report = json.loads(next((monitored.root / "reports").glob("drift-*.json")).read_text())
     assert [c["name"] for c in report["columns"]] == ["x", "colour"]
     assert report["columns"][0]["current_name"] == "in_x"
     assert report["skipped"] == {
         "target": "not in the current data (looked for 'in_target' or 'target')"
     }
-    assert (project / "out" / "drift.html").is_file()
+    assert (monitored.root / "out" / "drift.html").is_file()

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import webbrowser
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -15,9 +13,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from conveyor.cli import app
-from conveyor.monitor import MonitorLoop, QualityReport, ingest_labels
-from conveyor.registry import ModelRegistry, connect
+from conveyor.monitor import QualityReport, ingest_labels
 from conveyor.session import Session
+
+from .conftest import Monitored
 
 # MLflow's SQL store still uses SQLAlchemy's deprecated ``noload`` strategy; not Conveyor's.
 pytestmark = pytest.mark.filterwarnings(
@@ -25,8 +24,6 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
-LogPredictions = Callable[..., None]
-RegisterChampion = Callable[..., int]
 
 
 def invoke(*args: str) -> Result:
@@ -48,19 +45,6 @@ def _append_spec(project: Path, text: str) -> None:
     spec.write_text(spec.read_text(encoding="utf-8") + text, encoding="utf-8")
 
 
-def _loop(session: Session, tracking_uri: str, now: datetime) -> MonitorLoop:
-    spec = session.require_spec().spec
-    return MonitorLoop(
-        session.store,
-        session.artifacts,
-        session.settings.artifacts_url,
-        spec,
-        lambda: ModelRegistry(connect(tracking_uri), spec.name),
-        session.project.root / "reports",
-        clock=lambda: now,
-    )
-
-
 def test_no_run_yet_says_how_to_get_one(project: Path) -> None:
     result = CliRunner().invoke(app, ["monitor", "report"])
     assert result.exit_code == 1
@@ -75,16 +59,12 @@ def test_no_run_yet_says_how_to_get_one(project: Path) -> None:
 
 
 def test_monitor_drift_leaves_a_run_whose_report_comes_back_from_the_artifact_store(
-    project: Path,
-    tracking: tuple[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
-    log_predictions: LogPredictions,
-    register_champion: RegisterChampion,
+    monitored: Monitored, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking[0])
+    project = monitored.root
     rng = np.random.default_rng(5)
-    version = register_champion(project, tracking, _training(rng))
-    log_predictions(project, rng.normal(3, 1, 400), START)
+    version = monitored.register_champion(_training(rng))
+    monitored.log(rng.normal(3, 1, 400), START)
 
     checked = invoke("monitor", "drift", "--window", "200")
     assert checked.exit_code == 0, checked.output
@@ -128,14 +108,8 @@ def test_monitor_drift_leaves_a_run_whose_report_comes_back_from_the_artifact_st
     assert opened == [html.resolve().as_uri()]
 
 
-def test_the_loop_skips_manual_checks_and_stores_quality_reports(
-    project: Path,
-    tracking: tuple[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
-    log_predictions: LogPredictions,
-    register_champion: RegisterChampion,
-) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking[0])
+def test_the_loop_skips_manual_checks_and_stores_quality_reports(monitored: Monitored) -> None:
+    project = monitored.root
     _append_spec(
         project,
         "model: {task: binary_classification, target: target}\n"
@@ -144,9 +118,9 @@ def test_the_loop_skips_manual_checks_and_stores_quality_reports(
         "  quality: {metric: accuracy, min_labels: 1, window: 10m}\n",
     )
     rng = np.random.default_rng(6)
-    register_champion(project, tracking, _training(rng))
+    monitored.register_champion(_training(rng))
     x = rng.normal(0.5, 1, 300)
-    log_predictions(project, x, START)
+    monitored.log(x, START)
     assert invoke("monitor", "drift", "--window", "150").exit_code == 0  # the newest 150
 
     truth = (rng.random(200) < 0.7) == (x[:200] > 0.5)  # the model is right 70% of the time
@@ -158,7 +132,7 @@ def test_the_loop_skips_manual_checks_and_stores_quality_reports(
     now = START + timedelta(minutes=6)
     with Session.open(project) as session:
         ingest_labels(session.settings.artifacts_url, labels, task="binary_classification")
-        runs = _loop(session, tracking[0], now).tick()
+        runs = monitored.loop(session, now).tick()
 
     # The manual check of the newest rows does not make the loop skip the older ones.
     drift = [run for run in runs if run.kind == "drift"]

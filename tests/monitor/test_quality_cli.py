@@ -13,7 +13,6 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner, Result
 
 from conveyor.cli import app
-from conveyor.cli._console import console, err_console
 from conveyor.serving._predlog import PredictionLog
 from conveyor.session import Session
 
@@ -31,15 +30,11 @@ monitor:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("CONVEYOR_DB_URL", "CONVEYOR_ARTIFACTS_URL", "MLFLOW_TRACKING_URI"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    for each in (console, err_console):
-        monkeypatch.setattr(each, "width", 200)
+def project(project: Path) -> Path:
+    """The folder of the conftest's ``project``, watching a binary classifier's live quality."""
     spec = SPEC.format(name=f"quality-{secrets.token_hex(3)}")
-    (tmp_path / "conveyor.yaml").write_text(spec, encoding="utf-8")
-    return tmp_path
+    (project / "conveyor.yaml").write_text(spec, encoding="utf-8")
+    return project
 
 
 def invoke(*args: str) -> Result:

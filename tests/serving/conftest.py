@@ -6,6 +6,7 @@ export, logs both with :func:`~conveyor.registry.log_conveyor_model` and registe
 version with Conveyor's tags, including ``conveyor.model_sha256`` and
 ``conveyor.onnx_sha256``. Other serving tests (protocols, the ASGI app) reuse it.
 ``register_version`` registers more versions of the same model with other tags.
+``start_serve`` runs ``conveyor serve`` on such a model as users do, in a process of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import math
+import os
+import socket
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -226,3 +231,38 @@ def _record(row: Mapping[str, Any]) -> dict[str, Any]:
             value = None
         out[key] = value
     return out
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (yet)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_serve(
+    project: Path, model: RegisteredModel, artifacts: Path, *options: str
+) -> tuple[subprocess.Popen[str], str]:
+    """Start ``conveyor --project <project> serve`` on a free port, with more ``options``.
+
+    The server tracks to ``model``'s MLflow database and logs its predictions in the artifact
+    store ``artifacts``; its output and errors, as text, are both in ``process.stdout``.
+
+    Returns:
+        The server's process and its base URL.
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": model.tracking_uri,
+        "CONVEYOR_ARTIFACTS_URL": str(artifacts),
+    }
+    command = [sys.executable, "-m", "conveyor", "--project", str(project), "serve"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port), *options],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return process, f"http://127.0.0.1:{port}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,17 +18,13 @@ import pytest
 from conveyor.scaffold import init_project
 from conveyor.serving import columns_from_records, load_model
 
+from .conftest import free_port, start_serve
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RUNTIME = "native"
 CONVEYOR = (sys.executable, "-m", "conveyor")
 NO_MODEL = ("--workers", "1", "--model", "models:/nope@champion")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def logged_rows(base: Path) -> list[tuple[str, int]]:
@@ -57,21 +52,8 @@ def project(tmp_path: Path, registered_model: Any) -> Path:
 def test_serve_batches_correctly_and_loses_no_log_row_on_sigterm(
     project: Path, registered_model: Any, tmp_path: Path
 ) -> None:
-    port = free_port()
     artifacts = tmp_path / "artifacts"
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": registered_model.tracking_uri,
-        "CONVEYOR_ARTIFACTS_URL": str(artifacts),
-    }
-    process = subprocess.Popen(
-        [*CONVEYOR, "--project", str(project), "serve", "--port", str(port), "--runtime", RUNTIME],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    process, url = start_serve(project, registered_model, artifacts, "--runtime", RUNTIME)
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
             deadline = time.monotonic() + 120
@@ -155,19 +137,8 @@ def test_a_killed_worker_is_replaced_and_its_log_loss_reported(
 ) -> None:
     import re
 
-    port = free_port()
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": registered_model.tracking_uri,
-        "CONVEYOR_ARTIFACTS_URL": str(tmp_path / "artifacts"),
-    }
-    process = subprocess.Popen(
-        [*CONVEYOR, "--project", str(project), "serve", "--port", str(port), "--runtime", RUNTIME],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    artifacts = tmp_path / "artifacts"
+    process, url = start_serve(project, registered_model, artifacts, "--runtime", RUNTIME)
     assert process.stdout is not None
     lines: list[str] = []
 
@@ -183,7 +154,7 @@ def test_a_killed_worker_is_replaced_and_its_log_loss_reported(
         read_until("ready: serving on")
         pids = [int(p) for p in re.findall(r"worker \d \(pid (\d+)\) ready", "".join(lines))]
         row = registered_model.rows[0]
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        with httpx.Client(base_url=url, timeout=30) as client:
             for _ in range(20):  # rows buffered in both workers' prediction logs
                 assert client.post("/predict", json={"instances": [row]}).status_code == 200
             os.kill(pids[0], signal.SIGKILL)

@@ -113,6 +113,8 @@ class AlertObservation:
         drift: The latest drift monitoring run.
         quality: The live quality against its baseline.
         serving: Error rate and latency of the recent traffic.
+        recent_drift: The newest drift runs, newest first (``drift`` among them): a drift
+            alert resolves only when the newest ``clear_after`` of them are clear.
     """
 
     project: str
@@ -120,6 +122,7 @@ class AlertObservation:
     drift: MonitorRunRecord | None = None
     quality: QualityObservation | None = None
     serving: ServingObservation | None = None
+    recent_drift: tuple[MonitorRunRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,8 @@ def evaluate_alerts(
                 now=observation.now,
             )
         else:
+            if not _cleared(rule, observation):
+                continue
             resolved = store.resolve_alert(project, rule_key, verdict.subject, now=observation.now)
             if resolved is None:
                 continue
@@ -206,6 +211,25 @@ def evaluate_alerts(
         failed = _send(post, rule.webhook, payload) if notify else None
         outcomes.append(AlertOutcome(rule_key, str(rule.on), alert.state, notify, failed, alert))
     return outcomes
+
+
+def _cleared(rule: AlertSpec, seen: AlertObservation) -> bool:
+    """Whether a condition that does not hold now has been clear long enough to resolve.
+
+    A drift rule needs its newest ``clear_after`` windows clear (the current one included);
+    with fewer windows known than that (``recent_drift`` not given), the current one decides.
+    Other rules resolve as soon as their condition clears.
+    """
+    if str(rule.on) != "drift" or not seen.recent_drift:
+        return True
+    newest = seen.recent_drift[: rule.clear_after]
+    if len(newest) < rule.clear_after:
+        return False
+    for run in newest:
+        verdict = _drift(rule.threshold, run)
+        if verdict is None or verdict.firing:
+            return False
+    return True
 
 
 def serving_observation(

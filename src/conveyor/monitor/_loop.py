@@ -253,11 +253,21 @@ class MonitorLoop:
                 higher_is_better=bool(summary.get("higher_is_better", True)),
             )
         serving = serving_observation(self.store, self.project, now - SERVING_WINDOW)
+        recent: tuple[MonitorRunRecord, ...] = ()
+        if drift is not None:  # for the rules' clear_after: the windows before this one
+            recent = tuple(self.store.list_monitor_runs(self.project, kind=DRIFT_KIND, limit=10))
         evaluate_alerts(
             self.store,
             self.project,
             rules,
-            AlertObservation(self.project, now, drift=drift, quality=quality, serving=serving),
+            AlertObservation(
+                self.project,
+                now,
+                drift=drift,
+                quality=quality,
+                serving=serving,
+                recent_drift=recent,
+            ),
         )
 
     def _registry_now(self) -> ModelRegistry:

@@ -227,6 +227,12 @@ class AlertSpec(SpecModel):
         "until it resolves.",
     )
     send_resolved: bool = Field(True, description="Also send a message when the condition clears.")
+    clear_after: int = Field(
+        2,
+        ge=1,
+        description="drift: consecutive windows without drift before a firing alert resolves, "
+        "so a verdict that wavers around its threshold does not send firing/resolved pairs.",
+    )
 
     @field_validator("webhook")
     @classmethod
