@@ -10,6 +10,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -249,10 +250,17 @@ def test_serve_with_controller_takes_a_healthy_canary_to_champion(
     assert "controller:" in output
 
 
-BROKEN = "rollout-broken"
-_SWITCHABLE = '''
-"""A classifier that fails while the file named by $SWITCH exists (written by the test)."""
+SLOW_SECONDS = 0.1
+"""How long the switchable classifier sleeps per prediction while $SLOW exists."""
+P99_LIMIT_MS = 50
+"""The p99 latency guardrail: half the slow challenger's sleep (its p99 then reads 150 ms, the
+top of the 100-150 ms bucket), well above the champion's p99 (7-17 ms measured in this test on
+a loaded 2-core machine; not judged, only the challenger's p99 is)."""
+_SWITCHABLE = f'''
+"""A classifier that fails while the file named by $SWITCH exists, and sleeps
+{SLOW_SECONDS} s per prediction while the one named by $SLOW does (written by the test)."""
 import os
+import time
 
 from sklearn.linear_model import LogisticRegression
 
@@ -261,14 +269,16 @@ class SwitchableClassifier(LogisticRegression):
     def predict_proba(self, X):
         if os.path.exists(os.environ.get("SWITCH", "/nonexistent")):
             raise RuntimeError("broken on purpose")
+        if os.path.exists(os.environ.get("SLOW", "/nonexistent")):
+            time.sleep({SLOW_SECONDS})
         return super().predict_proba(X)
 '''
 
 
 def register_switchable(
-    folder: Path, tracking_uri: str, rows: list[dict[str, Any]], schema: dict[str, Any]
+    folder: Path, tracking_uri: str, name: str, rows: list[dict[str, Any]], schema: dict[str, Any]
 ) -> int:
-    """Train, log and register a version whose predictions fail while the switch file exists."""
+    """Train, log and register a version of ``name`` that fails or slows down on demand."""
     import hashlib
 
     import mlflow
@@ -288,7 +298,7 @@ def register_switchable(
         feature_schema=schema,
     ).fit(frame[list(schema)], target).save(model_dir)
     client = connect(tracking_uri)
-    experiment = ensure_experiment(client, "broken", artifact_location=str(folder / "art"))
+    experiment = ensure_experiment(client, name, artifact_location=str(folder / "art"))
     with mlflow.start_run(experiment_id=experiment) as run:
         info = log_conveyor_model(model_dir, X_example=frame[list(schema)].head(20))
     tags = {
@@ -298,13 +308,43 @@ def register_switchable(
         "conveyor.onnx_verified": "false",
     }
     return (
-        ModelRegistry(client, BROKEN)
+        ModelRegistry(client, name)
         .register(model_uri=info.model_uri, run_id=run.info.run_id, tags=tags)
         .version
     )
 
 
-def test_a_challenger_that_fails_is_rolled_back_within_its_first_step(
+@dataclass(frozen=True)
+class Failure:
+    """How the switchable challenger goes bad, and what the controller must see."""
+
+    switch: str  # the environment variable naming the file that turns the failure on
+    guardrails: str  # the spec's rollout.guardrails
+    guardrail: str  # the one that must roll the challenger back
+    status: int  # what the challenger answers once bad
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(
+            Failure("SWITCH", "{error_rate: 0.05, min_requests: 20}", "error_rate", 500),
+            id="errors",
+        ),
+        pytest.param(
+            Failure(
+                "SLOW",
+                f"{{error_rate: 0.05, p99_latency_ms: {P99_LIMIT_MS}, min_requests: 20}}",
+                "p99_latency_ms",
+                200,  # slow, but never wrong
+            ),
+            id="slow",
+        ),
+    ],
+)
+def test_a_failing_or_slow_challenger_is_rolled_back_within_its_first_step(
+    failure: Failure,
+    request: pytest.FixtureRequest,
     tmp_path: Path,
     register_version: Callable[..., int],
     serving_tracking_uri: str,
@@ -317,40 +357,52 @@ def test_a_challenger_that_fails_is_rolled_back_within_its_first_step(
     from conveyor.registry import ModelRegistry, connect
     from conveyor.spec import load_spec
 
+    name = f"rollout-{request.node.callspec.id}"
     modules = tmp_path / "modules"
     modules.mkdir()
     (modules / "switchable_model.py").write_text(_SWITCHABLE)
     monkeypatch.syspath_prepend(str(modules))
-    switch = tmp_path / "broken"
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join([str(modules), os.environ.get("PYTHONPATH", "")])
     )
-    monkeypatch.setenv("SWITCH", str(switch))
+    for variable in ("SWITCH", "SLOW"):
+        monkeypatch.setenv(variable, str(tmp_path / variable.lower()))
+    switch = tmp_path / failure.switch.lower()
 
-    one = register_version(BROKEN)
+    one = register_version(name)
     client = MlflowClient(tracking_uri=serving_tracking_uri, registry_uri=serving_tracking_uri)
-    client.set_registered_model_alias(BROKEN, "champion", str(one))
+    client.set_registered_model_alias(name, "champion", str(one))
     two = register_switchable(
-        tmp_path, serving_tracking_uri, registered_model.rows, dict(registered_model.feature_schema)
+        tmp_path,
+        serving_tracking_uri,
+        name,
+        registered_model.rows,
+        dict(registered_model.feature_schema),
     )
     root = tmp_path / "proj"
-    init_project(root, name=BROKEN)
+    init_project(root, name=name)
     with (root / "conveyor.yaml").open("a", encoding="utf-8") as spec:
         spec.write(
             "\nserve:\n  workers: 2\n"
             "rollout:\n  policy: canary\n  steps: [30, 100]\n"
             "  min_requests_per_step: 200\n  min_seconds_per_step: 60\n"
-            "  guardrails: {error_rate: 0.05, min_requests: 20}\n"
+            f"  guardrails: {failure.guardrails}\n"
         )
     process, url = start_server(root, serving_tracking_uri, tmp_path / "art", "--controller")
     store = MetadataStore(f"sqlite:///{root / '.conveyor' / 'conveyor.db'}")
     row = registered_model.rows[0]
-    statuses: Counter[tuple[int, int]] = Counter()
+    healthy: Counter[tuple[int, int]] = Counter()  # (status, version) before the switch
+    bad: Counter[tuple[int, int]] = Counter()  # and after it
+
+    def send(http: httpx.Client, statuses: Counter[tuple[int, int]]) -> None:
+        response = http.post("/predict", json={"instances": [row]})
+        statuses[response.status_code, int(response.headers["x-model-version"])] += 1
+
     try:
         record = start_deployment(
             store,
-            ModelRegistry(connect(serving_tracking_uri), BROKEN),
-            BROKEN,
+            ModelRegistry(connect(serving_tracking_uri), name),
+            name,
             load_spec(root / "conveyor.yaml").spec.rollout,
             version=two,
             actor="test",
@@ -358,31 +410,32 @@ def test_a_challenger_that_fails_is_rolled_back_within_its_first_step(
         )
         with httpx.Client(base_url=url, timeout=30) as http:
             deadline = time.monotonic() + 30
-            while not statuses[200, two]:  # both workers serve the canary, healthy so far
+            while not healthy[200, two]:  # both workers serve the canary, healthy so far
                 assert time.monotonic() < deadline
-                response = http.post("/predict", json={"instances": [row]})
-                statuses[response.status_code, int(response.headers["x-model-version"])] += 1
-            switch.touch()  # version two now fails every prediction
+                send(http, healthy)
+            switch.touch()  # version two now fails, or sleeps, on every prediction
             deadline = time.monotonic() + 60
             while store.get_deployment(record.id).state != "rolled_back":
                 assert time.monotonic() < deadline, store.list_deployment_events(record.id)
-                response = http.post("/predict", json={"instances": [row]})
-                statuses[response.status_code, int(response.headers["x-model-version"])] += 1
+                send(http, bad)
             time.sleep(2.5)  # every worker follows the record
             after = [http.post("/predict", json={"instances": [row]}) for _ in range(40)]
     finally:
         output = stop_server(process)
         store.close()
-    assert statuses[500, two] > 0 and statuses[500, one] == 0
+    assert {status for status, version in healthy + bad if version == one} == {200}
+    assert {status for status, version in bad if version == two} == {failure.status}, bad
     assert {(r.status_code, r.headers["x-model-version"]) for r in after} == {(200, str(one))}
     with MetadataStore(f"sqlite:///{root / '.conveyor' / 'conveyor.db'}") as reopened:
         events = reopened.list_deployment_events(record.id)
         audit = reopened.list_audit(limit=10)
     last = events[-1]
-    assert last.kind == "rolled_back" and "error" in last.reason, last
-    assert last.metrics and "advanced" not in [e.kind for e in events]  # within its first step
+    assert last.kind == "rolled_back", last
+    assert f"guardrail {failure.guardrail} breached" in last.reason, last
+    assert last.metrics[failure.guardrail] > last.metrics[f"{failure.guardrail}_limit"], last
+    assert "advanced" not in [e.kind for e in events]  # within its first step
     assert any(a.action == "rollout.rollback" for a in audit)
-    assert int(client.get_model_version_by_alias(BROKEN, "champion").version) == one
+    assert int(client.get_model_version_by_alias(name, "champion").version) == one
     assert "controller:" in output
 
 
@@ -522,7 +575,30 @@ def ab_metrics(record: Any, sent: dict[int, list[int]], report: Any) -> dict[str
     return metrics
 
 
-def test_an_ab_rollout_with_an_effect_promotes_the_better_version(
+@pytest.mark.parametrize(
+    ("name", "rates", "seeds", "promote_if", "state", "why"),
+    [
+        pytest.param(
+            "ab-effect", (0.3, 0.7), (1, 2), "not_worse", "promoted", "is better", id="effect"
+        ),
+        pytest.param(
+            "ab-null",
+            (0.5, 0.5),
+            (3, 4),
+            "better",  # no significant gain: keep the champion
+            "rolled_back",
+            "no significant difference",
+            id="no-effect",
+        ),
+    ],
+)
+def test_an_ab_rollout_judges_the_effect_and_follows_promote_if(
+    name: str,
+    rates: tuple[float, float],
+    seeds: tuple[int, int],
+    promote_if: str,
+    state: str,
+    why: str,
     tmp_path: Path,
     register_version: Callable[..., int],
     serving_tracking_uri: str,
@@ -535,38 +611,20 @@ def test_an_ab_rollout_with_an_effect_promotes_the_better_version(
         register_version,
         serving_tracking_uri,
         registered_model.rows[0],
-        "ab-effect",
-        rates=(0.3, 0.7),
-        seeds=(1, 2),
-        promote_if="not_worse",
+        name,
+        rates=rates,
+        seeds=seeds,
+        promote_if=promote_if,
     )
     metrics = ab_metrics(record, sent, report)
-    assert str(record.state) == "promoted", report.events
-    assert "is better" in report.events[-1].reason
-    assert metrics["effect"] > 0 and metrics["p_value"] < 0.05
-    assert 0 < metrics["ci_low"] <= metrics["effect"] <= metrics["ci_high"]
+    assert str(record.state) == state, report.events
+    assert why in report.events[-1].reason
+    if rates[1] > rates[0]:  # a real effect: significant, its interval above 0
+        assert metrics["effect"] > 0 and metrics["p_value"] < 0.05
+        assert 0 < metrics["ci_low"] <= metrics["effect"] <= metrics["ci_high"]
+    else:  # none: not significant, its interval around 0
+        assert metrics["p_value"] >= 0.05 and metrics["ci_low"] < 0 < metrics["ci_high"]
     client = MlflowClient(tracking_uri=serving_tracking_uri, registry_uri=serving_tracking_uri)
-    champion = client.get_model_version_by_alias("ab-effect", "champion")
-    assert int(champion.version) == record.challenger_version
-
-
-def test_an_ab_rollout_without_an_effect_finds_none_and_follows_promote_if(
-    tmp_path: Path,
-    register_version: Callable[..., int],
-    serving_tracking_uri: str,
-    registered_model: Any,
-) -> None:
-    record, sent, report = run_ab_test(
-        tmp_path,
-        register_version,
-        serving_tracking_uri,
-        registered_model.rows[0],
-        "ab-null",
-        rates=(0.5, 0.5),
-        seeds=(3, 4),
-        promote_if="better",  # no significant gain: keep the champion
-    )
-    metrics = ab_metrics(record, sent, report)
-    assert metrics["p_value"] >= 0.05 and metrics["ci_low"] < 0 < metrics["ci_high"]
-    assert str(record.state) == "rolled_back", report.events
-    assert "no significant difference" in report.events[-1].reason
+    champion = client.get_model_version_by_alias(name, "champion")
+    winner = record.challenger_version if state == "promoted" else record.champion_version
+    assert int(champion.version) == winner
