@@ -186,8 +186,25 @@ class Tracking:
         return info.model_uri, run.info.run_id
 
 
+@pytest.fixture
+def tracking(_session_tracking: Tracking) -> Iterator[Tracking]:
+    """The session's MLflow database, made MLflow's current one for the test.
+
+    Other tests point MLflow elsewhere; ``models:/m-...`` URIs of the logged model resolve
+    only against this database, so it is set for every test that asks for it.
+    """
+    import mlflow
+
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(_session_tracking.uri)
+    mlflow.set_registry_uri(_session_tracking.uri)
+    yield _session_tracking
+    mlflow.set_tracking_uri(before[0])
+    mlflow.set_registry_uri(before[1])
+
+
 @pytest.fixture(scope="session")
-def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
+def _session_tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
     """One SQLite MLflow database for the session (a new one migrates slowly), with a model."""
     import mlflow
     from sklearn.datasets import load_iris

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +192,7 @@ def test_observe_takes_each_versions_quality_from_the_source(store: MetadataStor
 
     seen = observe(store, record, now=began + timedelta(seconds=5), quality=quality)
 
-    assert asked == [((3, 4), began)]  # both versions, on the step's predictions only
+    assert asked == [((3, 4), began)]  # both versions, since the rollout's first step
     assert (seen.champion.quality, seen.champion.quality_n) == (0.91, 40)
     # A shadow is judged on its mirrored predictions, as for the other guardrails.
     assert (seen.challenger.quality, seen.challenger.quality_n) == (0.84, 37)
@@ -203,6 +203,22 @@ def test_observe_takes_each_versions_quality_from_the_source(store: MetadataStor
     blank = observe(store, record, now=began, quality=unmeasured)
     assert (blank.champion.quality, blank.champion.quality_n) == (None, 0)
     assert (blank.challenger.quality, blank.challenger.quality_n) == (None, 0)
+
+
+def test_quality_is_measured_over_the_whole_rollout_not_the_step(store: MetadataStore) -> None:
+    # At a later step (the 100% one above all, where the champion serves nothing), the versions
+    # are compared on every labelled prediction since the rollout began.
+    rollout = ShadowRollout.model_validate({"policy": "shadow"})
+    later = datetime.now(UTC) + timedelta(hours=1)
+    record = observed_deployment(store, rollout, later, step=1, weights={3: 0.0, 4: 100.0})
+    asked: list[datetime] = []
+
+    def quality(versions: Any, since: datetime) -> dict[tuple[int, bool], Any]:
+        asked.append(since)
+        return {}
+
+    observe(store, record, now=later + timedelta(seconds=5), quality=quality)
+    assert asked == [record.created_at] and record.created_at < later
 
 
 def test_cached_quality_reuses_an_answer_within_its_period() -> None:

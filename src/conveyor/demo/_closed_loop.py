@@ -87,7 +87,6 @@ FAST: Final = DemoPlan(
         ("steps: [10, 50, 100]", "steps: [50, 100]"),
         ("min_requests_per_step: 300", "min_requests_per_step: 40"),
         ("min_seconds_per_step: 15", "min_seconds_per_step: 3"),
-        ("min_requests: 100", "min_requests: 30"),
     ),
     settle_timeout_s=150.0,
 )

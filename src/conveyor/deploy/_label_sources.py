@@ -1,9 +1,10 @@
 """What the labels tell the controller: live quality for the guardrail, outcomes for A/B tests.
 
 Both join the ingested ground truth with the prediction log (see
-:mod:`conveyor.monitor._joined`) for the versions of a rollout, on predictions logged since its
-step began. The controller asks every tick (about once a second); :class:`Cached` reuses an
-answer for :data:`QUALITY_EVERY_S` seconds, so the join runs a few times a minute at most.
+:mod:`conveyor.monitor._joined`) for the versions of a rollout: quality on the predictions
+logged since the rollout began, A/B outcomes since its (only) step began. The controller asks
+every tick (about once a second); :class:`Cached` reuses an answer for
+:data:`QUALITY_EVERY_S` seconds, so the join runs a few times a minute at most.
 """
 
 from __future__ import annotations

@@ -165,8 +165,9 @@ def observe(
 
     Only windows that started at or after the step began are counted, so a new step is judged
     on its own traffic. ``quality``, when given, returns the live metric and labelled count of
-    each ``(version, shadow)`` on predictions logged since the step began (labels joined to
-    the prediction log); they feed the ``quality_drop`` guardrail.
+    each ``(version, shadow)`` on predictions logged since the rollout began (labels joined to
+    the prediction log; the whole rollout, because labels come late and thin and a 100% step
+    leaves the champion nothing to be compared on); they feed the ``quality_drop`` guardrail.
 
     ``outcomes``, when given, returns each version's A/B outcomes derived from the labels of
     its predictions logged since the step began (for the A/B policy's ``metric``; nothing for
@@ -202,7 +203,11 @@ def observe(
     old = version_stats(summaries.get((champion, False)))
     new = version_stats(summaries.get((challenger, mirrored)))
     if quality is not None:
-        live = quality((champion, challenger), since)
+        # Quality over the whole rollout, not the step: labels come late and thin, and at a
+        # 100% step the champion serves nothing to compare with. Both versions are measured on
+        # the same period of traffic.
+        began = min(record.created_at, since)  # the rollout's start (its first step's)
+        live = quality((champion, challenger), began)
         old = _with_quality(old, live.get((champion, False)))
         new = _with_quality(new, live.get((challenger, mirrored)))
     if outcomes is not None and isinstance(policy, AbRollout):
