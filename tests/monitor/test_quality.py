@@ -170,14 +170,20 @@ def test_version_quality_for_the_controller(
     base, truth, scores = binary_log
     since = START + timedelta(minutes=100)
     found = version_quality(str(base), versions=[1, 2, 9], since=since, task=BINARY)
-    value, labelled = found[(1, False)]
+    value, labelled, error = found[(1, False)]
+    assert error is None  # no resamples asked for
     assert labelled == 140
     assert value == pytest.approx(roc_auc_score(truth[100:240], scores[0][100:240]))
     assert found[(2, True)][1] == 140
-    assert found[(9, False)] == (None, 0)
+    assert found[(9, False)] == (None, 0, None)
 
     empty = version_quality(str(base.parent / "none"), versions=[1], since=since, task=BINARY)
-    assert empty == {(1, False): (None, 0)}
+    assert empty == {(1, False): (None, 0, None)}
+
+    _, _, spread = version_quality(str(base), versions=[1], since=since, task=BINARY, n_boot=100)[
+        (1, False)
+    ]
+    assert spread is not None and 0 < spread < 0.2
 
 
 def test_an_empty_log_window_gives_an_empty_report(

@@ -302,8 +302,8 @@ class ClosedLoopDemo:
 def _end_of(chunk: pa.Table) -> datetime:
     import pyarrow.compute as pc
 
-    latest = pc.max(chunk[TIME_COLUMN]).as_py()
-    return latest  # type: ignore[no-any-return]
+    latest: datetime = pc.max(chunk[TIME_COLUMN]).as_py()
+    return latest
 
 
 def _keep_one_in(path: Path, sample: int, *, after: int = 1) -> None:

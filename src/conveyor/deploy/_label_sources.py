@@ -44,7 +44,7 @@ def label_sources(spec: Spec, artifacts_url: str) -> dict[str, Any]:
     if model is None:
         return {}
     from conveyor.monitor._outcomes import version_outcomes
-    from conveyor.monitor._quality import version_quality_error
+    from conveyor.monitor._quality import version_quality
     from conveyor.spec import PRIMARY_METRIC, TASK_METRICS, Direction, QualitySpec
 
     options: dict[str, Any] = {}
@@ -54,7 +54,7 @@ def label_sources(spec: Spec, artifacts_url: str) -> dict[str, Any]:
     if quality is not None:
         metric = quality.metric or PRIMARY_METRIC[model.task]
         measure = partial(
-            version_quality_error,
+            version_quality,
             artifacts_url,
             task=model.task,
             metric=metric,

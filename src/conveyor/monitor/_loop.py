@@ -66,7 +66,6 @@ _RESUME_PAGES: Final = (20, 1000)
 class _Reference:
     path: Path
     dataset_version: str
-    importance: dict[str, float] | None
 
 
 class MonitorLoop:
@@ -287,7 +286,6 @@ class MonitorLoop:
             window.table,
             spec=self.spec.monitor.drift,
             current_prefix="in_",
-            importance=reference.importance,
         )
         run, _, _ = record_drift(
             self.store,
@@ -329,7 +327,7 @@ class MonitorLoop:
         path = self.artifacts.local_path(record.sha256)
         if path is None:
             path = self.artifacts.get_file(record.sha256, self._workdir / f"{record.id}.parquet")
-        found = _Reference(path, record.id, None)
+        found = _Reference(path, record.id)
         self._references[version] = found
         return found
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from numpy.typing import NDArray
 
-__all__ = ["live_quality", "version_quality", "version_quality_error"]
+__all__ = ["live_quality", "version_quality"]
 
 
 def live_quality(
@@ -245,54 +245,35 @@ def version_quality(
     metric: str | None = None,
     key: str | None = None,
     min_labels: int = 1,
-) -> dict[tuple[int, bool], tuple[float | None, int]]:
+    n_boot: int = 0,
+) -> dict[tuple[int, bool], tuple[float | None, int, float | None]]:
     """The live metric of ``versions`` on predictions logged at or after ``since``.
 
-    For the rollout controller's guardrail and A/B comparison: no interval is computed.
+    The rollout controller's view (the ``quality_drop`` guardrail). With ``n_boot`` resamples,
+    each value gets a standard error: the width of its 95% percentile interval divided by
+    2 x 1.96, so the guardrail can tell a drop from the noise of a few hundred labels.
 
     Returns:
-        ``(model_version, shadow)`` -> ``(metric value or None, labelled rows)``, for every
-        (version, shadow) pair found in the log, and ``(v, False) -> (None, 0)`` for requested
-        versions with no logged prediction (or no prediction log at all).
+        ``(model_version, shadow)`` -> ``(metric value or None, labelled rows, standard error
+        or None)``, for every (version, shadow) pair found in the log, and ``(v, False) ->
+        (None, 0, None)`` for requested versions with no logged prediction (or no log at all).
 
     Raises:
         SourceError: The log cannot be read, or has no column for ``key``.
         ArtifactError: The labels cannot be read.
     """
+    from conveyor.monitor._joined import has_predictions, joined_predictions
 
-    result: dict[tuple[int, bool], tuple[float | None, int]] = {
-        (int(v), False): (None, 0) for v in versions
-    }
-    for point in _version_points(artifacts_url, versions, since, task, metric, key, min_labels, 0):
-        result[(point.model_version, point.shadow)] = (point.value, point.n_labelled)
-    return result
-
-
-def version_quality_error(
-    artifacts_url: str,
-    *,
-    versions: Sequence[int],
-    since: datetime,
-    task: Task | str,
-    metric: str | None = None,
-    key: str | None = None,
-    min_labels: int = 1,
-    n_boot: int = 200,
-) -> dict[tuple[int, bool], tuple[float | None, int, float | None]]:
-    """Like :func:`version_quality`, with each value's standard error (bootstrap).
-
-    The standard error is the width of the 95% percentile interval divided by 2 x 1.96, so
-    the rollout guardrail can tell a drop from the noise of a few hundred labels.
-
-    Returns:
-        ``(model_version, shadow)`` -> ``(value or None, labelled rows, standard error or
-        None)``.
-    """
     result: dict[tuple[int, bool], tuple[float | None, int, float | None]] = {
         (int(v), False): (None, 0, None) for v in versions
     }
-    points = _version_points(artifacts_url, versions, since, task, metric, key, min_labels, n_boot)
-    for point in points:
+    if not has_predictions(artifacts_url):
+        return result
+    joined = joined_predictions(
+        artifacts_url, key=key, since=since, versions=versions, include_shadow=True
+    )
+    report = live_quality(joined, task=task, metric=metric, n_boot=n_boot, min_labels=min_labels)
+    for point in report.versions:
         error = None
         if point.ci_low is not None and point.ci_high is not None:
             error = (point.ci_high - point.ci_low) / (2 * _Z95)
@@ -301,24 +282,3 @@ def version_quality_error(
 
 
 _Z95: Final = 1.959963984540054
-
-
-def _version_points(
-    artifacts_url: str,
-    versions: Sequence[int],
-    since: datetime,
-    task: Task | str,
-    metric: str | None,
-    key: str | None,
-    min_labels: int,
-    n_boot: int,
-) -> tuple[QualityPoint, ...]:
-    from conveyor.monitor._joined import has_predictions, joined_predictions
-
-    if not has_predictions(artifacts_url):
-        return ()
-    joined = joined_predictions(
-        artifacts_url, key=key, since=since, versions=versions, include_shadow=True
-    )
-    report = live_quality(joined, task=task, metric=metric, n_boot=n_boot, min_labels=min_labels)
-    return report.versions
